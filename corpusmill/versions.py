@@ -1,0 +1,110 @@
+"""Versioned corpora: one Delta version per build, each with a manifest.
+
+A build whose content hash and config hash equal the latest version's is not written again, so the
+same inputs and config always map to the same version (repeatable runs add no versions).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from corpusmill import lake
+
+MANIFEST_KEY = "corpusmill.manifest"
+
+
+@dataclass(frozen=True)
+class Published:
+    corpus: str
+    version: int
+    content_hash: str
+    created: bool  # False when an identical version already existed
+    manifest: dict[str, Any]
+    manifest_path: Path
+
+
+def code_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("corpusmill")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        return "0+unknown"
+
+
+def publish(
+    table_path: Path,
+    df: pl.DataFrame,
+    *,
+    corpus: str,
+    sort_by: list[str],
+    inputs: dict[str, int | None],
+    config: dict[str, Any],
+    quality: dict[str, Any] | None = None,
+    card: dict[str, Any] | None = None,
+    counts: dict[str, Any] | None = None,
+) -> Published:
+    """Write ``df`` as the next version of a corpus unless the latest version is identical.
+
+    Parameters
+    ----------
+    inputs
+        Input table name -> the Delta version read, for lineage.
+    config
+        The settings that shaped the build; hashed into ``config_hash``.
+    """
+    df = df.sort(sort_by, nulls_last=True, maintain_order=True)
+    chash = lake.content_hash(df)
+    cfg_hash = lake.json_hash(config)
+    latest = latest_manifest(table_path)
+    if latest and latest["content_hash"] == chash and latest["config_hash"] == cfg_hash:
+        return Published(corpus, latest["version"], chash, False, latest,
+                         _manifest_file(table_path, latest["version"]))  # fmt: skip
+    manifest: dict[str, Any] = {
+        "corpus": corpus,
+        "content_hash": chash,
+        "config_hash": cfg_hash,
+        "config": config,
+        "inputs": inputs,
+        "code_version": code_version(),
+        "rows": df.height,
+        "counts": counts or {},
+        "quality": quality or {},
+        "data_card": card or {},
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    version = lake.overwrite(
+        table_path, df, metadata={MANIFEST_KEY: json.dumps(manifest, default=str)}
+    )
+    manifest["version"] = version
+    path = _manifest_file(table_path, version)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+    return Published(corpus, version, chash, True, manifest, path)
+
+
+def _manifest_file(table_path: Path, version: int) -> Path:
+    return Path(table_path).parent / "_manifests" / Path(table_path).name / f"v{version}.json"
+
+
+def manifests(table_path: Path) -> list[dict[str, Any]]:
+    """Every version's manifest, oldest first."""
+    out = []
+    for commit in lake.history(table_path):
+        raw = commit.get(MANIFEST_KEY)
+        if raw:
+            m = json.loads(raw)
+            m["version"] = commit["version"]
+            out.append(m)
+    return out
+
+
+def latest_manifest(table_path: Path) -> dict[str, Any] | None:
+    ms = manifests(table_path)
+    return ms[-1] if ms else None
