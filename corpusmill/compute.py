@@ -1,0 +1,206 @@
+"""The compute catalog (accelerator pools) and the training job a shard plan is made for.
+
+Both are small YAML files validated with pydantic: unknown keys are refused and every error names
+the file, the pool (by name) and the field. Defaults ship in ``corpusmill/defaults/``.
+
+Throughput unit
+---------------
+A pool's speed is ``tokens_per_s``: training tokens per second **per device**, measured for the
+catalog's ``reference_model_class`` at ``reference_seq_len``. A pool may carry measurements for
+other model classes in ``tokens_per_s_by_model``; the planner uses the job's model class when it
+is measured there and otherwise falls back to the reference figure (and says so in the plan).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+POOL_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+#: Where the shipped defaults live.
+DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
+
+
+class ComputeConfigError(ValueError):
+    """A catalog or job file that cannot be used; the message names the file, pool and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Pool(_Strict):
+    """A set of identical accelerators in one region, priced and measured."""
+
+    name: str = Field(description="unique, lower-case: letters, digits, '_', '.', '-'")
+    accelerator: str = Field(description="accelerator model, e.g. 'H100-80GB', 'MI300X', 'L4'")
+    count: int = Field(gt=0, description="devices in the pool")
+    memory_gib: float = Field(gt=0, description="memory per device, GiB")
+    tokens_per_s: float = Field(
+        gt=0,
+        description="measured training tokens/s per device for the catalog's reference model "
+        "class at the reference sequence length",
+    )
+    tokens_per_s_by_model: dict[str, float] = Field(
+        default_factory=dict, description="measured tokens/s per device for other model classes"
+    )
+    region: str = Field(min_length=1)
+    price_per_device_hour: float = Field(ge=0, description="USD per device-hour while held")
+    availability: float = Field(
+        gt=0, le=1, description="fraction of wall-clock time the pool is actually usable"
+    )
+    egress_price_per_gib: float = Field(
+        0.0,
+        ge=0,
+        description="USD per GiB to bring corpus data from the data region to this pool; "
+        "charged only when region != the catalog's data_region",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not POOL_NAME.match(v):
+            msg = f"{v!r} is not a pool name (lower-case letters, digits, '_', '.', '-')"
+            raise ValueError(msg)
+        return v
+
+    @field_validator("tokens_per_s_by_model")
+    @classmethod
+    def _positive(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: x for k, x in v.items() if not x > 0}
+        if bad:
+            msg = f"throughput must be > 0 tokens/s, got {bad}"
+            raise ValueError(msg)
+        return v
+
+    def throughput(self, model_class: str) -> float:
+        """Tokens/s per device for ``model_class`` (the reference figure when not measured)."""
+        return self.tokens_per_s_by_model.get(model_class, self.tokens_per_s)
+
+    def effective_rate(self, model_class: str) -> float:
+        """Tokens per wall-clock second for the whole pool: count x throughput x availability."""
+        return self.count * self.throughput(model_class) * self.availability
+
+    def hourly_price(self) -> float:
+        """USD per wall-clock hour for holding every device of the pool."""
+        return self.count * self.price_per_device_hour
+
+
+class Catalog(_Strict):
+    """The pools a job may use and where its corpus lives."""
+
+    data_region: str = Field(min_length=1, description="region holding the corpus")
+    reference_model_class: str = Field(
+        "decoder-1b", description="model class the pools' tokens_per_s were measured with"
+    )
+    reference_seq_len: int = Field(2048, gt=0, description="sequence length of that measurement")
+    pools: list[Pool] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Catalog:
+        seen: set[str] = set()
+        for p in self.pools:
+            if p.name in seen:
+                msg = f"pool name {p.name!r} appears twice; pool names must be unique"
+                raise ValueError(msg)
+            seen.add(p.name)
+        return self
+
+    def pool(self, name: str) -> Pool:
+        for p in self.pools:
+            if p.name == name:
+                return p
+        msg = f"no pool named {name!r}; pools: {', '.join(p.name for p in self.pools)}"
+        raise KeyError(msg)
+
+    def without(self, *names: str) -> Catalog:
+        """A copy without the named pools (e.g. to re-plan after losing one)."""
+        for n in names:
+            self.pool(n)
+        return self.model_copy(update={"pools": [p for p in self.pools if p.name not in names]})
+
+
+class TrainingJob(_Strict):
+    """What is trained, on which corpus version, and under which limits."""
+
+    corpus: str = Field(min_length=1, description="corpus name, e.g. 'text_corpus'")
+    version: int | None = Field(None, ge=0, description="corpus (Delta) version; None = latest")
+    model_class: str = Field(min_length=1, description="e.g. 'decoder-1b'")
+    seq_len: int = Field(gt=0, description="training sequence length, tokens")
+    global_batch: int = Field(gt=0, description="samples per optimizer step, all pools together")
+    epochs: float = Field(1.0, gt=0, description="passes over the corpus")
+    deadline_hours: float | None = Field(None, gt=0, description="wall-clock limit")
+    budget_usd: float | None = Field(None, gt=0, description="compute + egress limit, USD")
+    target_shard_mib: float | None = Field(
+        None, gt=0, description="upper bound on a shard's size; default 64 MiB (see shards.py)"
+    )
+
+
+def load_catalog(path: str | Path | None = None) -> Catalog:
+    """Load and validate a compute catalog (the shipped default when ``path`` is None).
+
+    Raises
+    ------
+    ComputeConfigError
+        Missing file, bad YAML or a schema problem; names the file, the pool and the field.
+    """
+    path = Path(path) if path is not None else DEFAULTS_DIR / "compute.yaml"
+    raw = _read(path, "compute catalog")
+    try:
+        return Catalog.model_validate(raw)
+    except ValidationError as e:
+        raise ComputeConfigError(_explain(path, raw, e, "compute catalog")) from None
+
+
+def load_job(path: str | Path | None = None) -> TrainingJob:
+    """Load and validate a training job (the shipped default when ``path`` is None)."""
+    path = Path(path) if path is not None else DEFAULTS_DIR / "training_job.yaml"
+    raw = _read(path, "training job")
+    try:
+        return TrainingJob.model_validate(raw)
+    except ValidationError as e:
+        raise ComputeConfigError(_explain(path, raw, e, "training job")) from None
+
+
+def _read(path: Path, what: str) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        msg = f"{path}: {what} file not found"
+        raise ComputeConfigError(msg) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        msg = f"{path}: not valid YAML: {e}"
+        raise ComputeConfigError(msg) from None
+    if not isinstance(raw, dict):
+        msg = f"{path}: expected a mapping at the top level of the {what}"
+        raise ComputeConfigError(msg)
+    return raw
+
+
+def _explain(path: Path, raw: dict[str, Any], err: ValidationError, what: str) -> str:
+    lines = [f"{path}: {err.error_count()} problem(s) in the {what}"]
+    for e in err.errors():
+        loc = list(e["loc"])
+        where = ""
+        if len(loc) >= 2 and loc[0] == "pools" and isinstance(loc[1], int):
+            try:
+                name = raw["pools"][loc[1]].get("name")
+            except (KeyError, IndexError, AttributeError, TypeError):
+                name = None
+            where = f"pool {name!r} (pools[{loc[1]}]), " if name else f"pools[{loc[1]}], "
+            loc = loc[2:]
+        field = ".".join(str(p) for p in loc) or "(the entry itself)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (not part of the schema; check its spelling)"
+        elif e["type"] == "missing":
+            msg = "required field is missing"
+        lines.append(f"  - {where}field '{field}': {msg}")
+    return "\n".join(lines)
