@@ -1,0 +1,651 @@
+"""Shard plans for heterogeneous accelerator pools, and the shard files.
+
+The planner turns a corpus's item list (one row per training sample: ``item_id``, ``n_tokens``,
+``n_bytes``), a :class:`~corpusmill.compute.Catalog` and a :class:`~corpusmill.compute.TrainingJob`
+into a deterministic :class:`ShardPlan`; :func:`write_shards` writes one Parquet file per shard.
+The rules are written out in ``docs/partitioning.md``; in short:
+
+1. **Balance.** Each pool gets tokens in proportion to its effective rate
+   (devices x tokens/s per device x availability), so every pool finishes at the same time.
+2. **Egress.** A pool outside the data region pays ``egress_price_per_gib`` for every GiB it is
+   sent (once; the copy serves every epoch). It keeps its balanced share only while the transfer
+   costs no more per token than the compute time it saves, i.e. the price per token of the other
+   pools that would otherwise process that token; otherwise it is dropped, and re-admitted with
+   the smallest share that meets the deadline when the deadline needs it.
+3. **Limits.** A deadline or budget that no plan can meet raises :class:`InfeasiblePlanError`
+   with the numbers; over budget, the most expensive pools per token are dropped first.
+4. **Shards.** Each pool's items are cut into ``k x devices`` shards of equal tokens, with ``k``
+   the smallest number that keeps every shard under the target size (64 MiB by default, never
+   more than 5% of a device's memory); device ``rank`` reads shards ``rank, rank + devices, ...``.
+5. **Re-plans.** Given the previous plan, items stay on the pool they were on while that pool's
+   new share has room; only the rest moves (reported as ``moved_gib``).
+
+Items are cut into contiguous runs of the sorted ``item_id`` order, so a plan depends only on its
+inputs and ``plan_id`` is a content hash of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from corpusmill.compute import Catalog, Pool, TrainingJob
+
+GIB = float(2**30)
+MIB = float(2**20)
+#: Default upper bound on a shard (MosaicML Streaming's default shard size limit is ~64 MiB).
+DEFAULT_TARGET_SHARD_MIB = 64.0
+#: A shard is loaded whole by one device's loader: keep it to this fraction of device memory.
+SHARD_MEMORY_FRACTION = 0.05
+#: Bumped when a rule changes, so that plan ids of different planners never collide.
+PLANNER_VERSION = 1
+
+ITEMS_SCHEMA = pl.Schema({"item_id": pl.String(), "n_tokens": pl.Int64(), "n_bytes": pl.Int64()})
+SHARDS_SCHEMA = pl.Schema(
+    {
+        "shard_id": pl.Int64(),
+        "pool": pl.String(),
+        "region": pl.String(),
+        "devices": pl.Int64(),
+        "rank": pl.Int64(),
+        "samples": pl.Int64(),
+        "tokens": pl.Int64(),
+        "bytes": pl.Int64(),
+        "predicted_hours": pl.Float64(),
+        "first_item": pl.String(),
+        "last_item": pl.String(),
+        "file": pl.String(),
+    }
+)
+POOLS_SCHEMA = pl.Schema(
+    {
+        "pool": pl.String(),
+        "accelerator": pl.String(),
+        "region": pl.String(),
+        "devices": pl.Int64(),
+        "status": pl.String(),
+        "shards": pl.Int64(),
+        "samples": pl.Int64(),
+        "tokens": pl.Int64(),
+        "bytes": pl.Int64(),
+        "share": pl.Float64(),
+        "batch_share": pl.Float64(),
+        "predicted_hours": pl.Float64(),
+        "cost_usd": pl.Float64(),
+        "egress_gib": pl.Float64(),
+        "egress_usd": pl.Float64(),
+    }
+)
+
+
+class InfeasiblePlanError(ValueError):
+    """No plan meets the job's deadline or budget; the message gives the best achievable."""
+
+
+@dataclass
+class ShardPlan:
+    """A shard plan: what each pool reads, how long it takes and what it costs.
+
+    ``assignment`` (item_id, pool, shard_id) is the exact membership of every shard; the shard
+    rows' ``first_item``/``last_item`` are the smallest and largest item ids in the shard (after a
+    re-plan a shard may hold several runs of the item order).
+    """
+
+    plan_id: str
+    shards: pl.DataFrame
+    pools: pl.DataFrame
+    summary: dict[str, Any]
+    assignment: pl.DataFrame = field(repr=False)
+
+
+# --------------------------------------------------------------------------------------------
+# planning
+
+
+@dataclass(frozen=True)
+class _PoolCost:
+    pool: Pool
+    rate: float  # tokens per wall-clock hour, whole pool
+    per_token: float  # USD per token of compute (held device-hours)
+    egress_per_token: float  # USD per processed token for moving the data (0 when local)
+    remote: bool
+
+    @property
+    def name(self) -> str:
+        return self.pool.name
+
+    @property
+    def total_per_token(self) -> float:
+        return self.per_token + self.egress_per_token
+
+
+def plan_shards(
+    items: pl.DataFrame,
+    catalog: Catalog,
+    job: TrainingJob,
+    *,
+    previous: ShardPlan | None = None,
+) -> ShardPlan:
+    """Plan shards of ``items`` for the pools of ``catalog`` running ``job``.
+
+    Parameters
+    ----------
+    items
+        One row per training sample: ``item_id`` (String, unique), ``n_tokens`` (Int64),
+        ``n_bytes`` (Int64). Sorted by ``item_id`` here; the order of the input does not matter.
+    catalog, job
+        The pools and the job (see :mod:`corpusmill.compute`).
+    previous
+        The plan the job ran on before a change of pools: items stay where they were when the
+        pool still exists and its new share has room.
+
+    Raises
+    ------
+    InfeasiblePlanError
+        The deadline or budget cannot be met by any plan; the message gives the best achievable.
+    ValueError
+        ``items`` is empty, has no tokens, duplicate ids or negative counts.
+    """
+    items = _check_items(items)
+    n_items = items.height
+    total_tokens = int(items["n_tokens"].sum())
+    total_bytes = int(items["n_bytes"].sum())
+    bytes_per_token = total_bytes / total_tokens
+    work = total_tokens * job.epochs  # tokens processed over the whole job
+    warnings: list[str] = []
+
+    costs = {
+        p.name: _pool_cost(p, catalog, job, bytes_per_token)
+        for p in sorted(catalog.pools, key=lambda p: p.name)
+    }
+    for p in costs.values():
+        if job.model_class not in p.pool.tokens_per_s_by_model and (
+            job.model_class != catalog.reference_model_class
+        ):
+            warnings.append(
+                f"pool {p.name!r}: no throughput measured for {job.model_class!r}; using its "
+                f"{catalog.reference_model_class!r} figure, so predicted hours are optimistic"
+            )
+    if job.seq_len != catalog.reference_seq_len:
+        warnings.append(
+            f"job seq_len {job.seq_len} differs from the catalog's reference_seq_len "
+            f"{catalog.reference_seq_len}; throughput is not rescaled"
+        )
+
+    shares, status = _choose_shares(costs, work, job)
+
+    # tokens of the corpus (one epoch) each pool should hold
+    targets = {n: s / job.epochs for n, s in shares.items() if s > 0}
+    item_pool, moved_bytes, new_bytes = _assign_items(items, targets, previous)
+    items = items.with_columns(pool=item_pool)
+
+    target_bytes = (job.target_shard_mib or DEFAULT_TARGET_SHARD_MIB) * MIB
+    shard_frames = []
+    next_id = 0
+    for name in sorted(targets):
+        pool_items = items.filter(pl.col("pool") == name)
+        if pool_items.is_empty():
+            continue
+        cost = costs[name]
+        cap = min(target_bytes, SHARD_MEMORY_FRACTION * cost.pool.memory_gib * GIB)
+        cut, w = _cut_pool(pool_items, cost.pool.count, cap)
+        warnings.extend(f"pool {name!r}: {m}" for m in w)
+        shard_frames.append(cut.with_columns(shard_id=pl.col("local") + next_id))
+        next_id += int(cut["local"].max()) + 1
+    assigned = pl.concat(shard_frames).sort("item_id")
+
+    shards = _shard_rows(assigned, costs, job, catalog)
+    pools = _pool_rows(shards, costs, status, job, n_items)
+    used = pools.filter(pl.col("samples") > 0)
+    hours = used["predicted_hours"]
+    finish_ratio = float(hours.max()) / float(hours.min()) if float(hours.min()) > 0 else math.inf
+    if any(s.startswith("shrunk") for s in status.values()):
+        warnings.append("a shrunk pool finishes early on purpose; finish_ratio includes it")
+
+    plan_id = _plan_id(items, catalog, job, previous)
+    compute_cost = float(pools["cost_usd"].sum())
+    egress_usd = float(pools["egress_usd"].sum())
+    summary: dict[str, Any] = {
+        "plan_id": plan_id,
+        "planner_version": PLANNER_VERSION,
+        "corpus": job.corpus,
+        "version": job.version,
+        "model_class": job.model_class,
+        "epochs": job.epochs,
+        "items": n_items,
+        "tokens": total_tokens,
+        "bytes": total_bytes,
+        "bytes_per_token": bytes_per_token,
+        "makespan_hours": float(hours.max()),
+        "finish_ratio": finish_ratio,
+        "total_cost_usd": compute_cost + egress_usd,
+        "compute_cost_usd": compute_cost,
+        "egress_usd": egress_usd,
+        "egress_gib": float(pools["egress_gib"].sum()),
+        "moved_gib": moved_bytes / GIB,
+        "new_gib": new_bytes / GIB,
+        "previous_plan_id": previous.plan_id if previous is not None else None,
+        "n_shards": shards.height,
+        "target_shard_mib": target_bytes / MIB,
+        "max_shard_mib": float(shards["bytes"].max()) / MIB,
+        "mean_shard_mib": float(shards["bytes"].mean()) / MIB,
+        "steps_per_epoch": math.ceil(n_items / job.global_batch),
+        "deadline_hours": job.deadline_hours,
+        "budget_usd": job.budget_usd,
+        "pool_status": dict(sorted(status.items())),
+        "warnings": warnings,
+    }
+    return ShardPlan(
+        plan_id=plan_id,
+        shards=shards,
+        pools=pools,
+        summary=summary,
+        assignment=assigned.select("item_id", "pool", "shard_id"),
+    )
+
+
+def _check_items(items: pl.DataFrame) -> pl.DataFrame:
+    missing = [c for c in ITEMS_SCHEMA if c not in items.columns]
+    if missing:
+        msg = f"items needs columns item_id, n_tokens, n_bytes; missing {missing}"
+        raise ValueError(msg)
+    items = items.select([pl.col(c).cast(t) for c, t in ITEMS_SCHEMA.items()]).sort("item_id")
+    if items.is_empty():
+        msg = "items is empty: there is nothing to plan"
+        raise ValueError(msg)
+    if items["item_id"].null_count() or items["item_id"].n_unique() != items.height:
+        msg = "item_id must be non-null and unique (one row per training sample)"
+        raise ValueError(msg)
+    if items.select((pl.col("n_tokens") < 0) | (pl.col("n_bytes") < 0)).to_series().any():
+        msg = "n_tokens and n_bytes must be >= 0"
+        raise ValueError(msg)
+    if int(items["n_tokens"].sum()) <= 0:
+        msg = "items hold no tokens (n_tokens sums to 0)"
+        raise ValueError(msg)
+    return items
+
+
+def _pool_cost(p: Pool, catalog: Catalog, job: TrainingJob, bytes_per_token: float) -> _PoolCost:
+    rate = p.effective_rate(job.model_class) * 3600.0
+    remote = p.region != catalog.data_region
+    # data is moved once and cached for every epoch: spread its price over the processed tokens
+    egress = bytes_per_token / GIB * p.egress_price_per_gib / job.epochs if remote else 0.0
+    return _PoolCost(p, rate, p.hourly_price() / rate, egress, remote)
+
+
+def _balanced(active: list[_PoolCost], work: float) -> dict[str, float]:
+    total = sum(c.rate for c in active)
+    return {c.name: work * c.rate / total for c in active}
+
+
+def _egress_rule(costs: dict[str, _PoolCost]) -> tuple[list[_PoolCost], dict[str, str]]:
+    """Drop remote pools whose transfer costs more per token than the compute time it saves."""
+    active = list(costs.values())
+    dropped: dict[str, str] = {}
+    while len(active) > 1:
+        worst: tuple[float, str, str] | None = None
+        for c in active:
+            if not c.remote:
+                continue
+            rest = [o for o in active if o.name != c.name]
+            saved = sum(o.pool.hourly_price() for o in rest) / sum(o.rate for o in rest)
+            if c.egress_per_token > saved:
+                reason = (
+                    f"dropped: egress {c.egress_per_token:.3g} USD/token > compute time it "
+                    f"saves {saved:.3g} USD/token"
+                )
+                key = (c.egress_per_token - saved, c.name, reason)
+                worst = key if worst is None or key > worst else worst
+        if worst is None:
+            break
+        dropped[worst[1]] = worst[2]
+        active = [c for c in active if c.name != worst[1]]
+    return active, dropped
+
+
+def _with_deadline(
+    active: list[_PoolCost], reserve: list[_PoolCost], work: float, deadline: float | None
+) -> tuple[dict[str, float], dict[str, str]] | None:
+    """Balanced shares on ``active``; reserve pools join, shrunk, only if the deadline needs them."""
+    shares = _balanced(active, work)
+    status = {c.name: "balanced" for c in active}
+    rate = sum(c.rate for c in active)
+    if deadline is None or work / rate <= deadline:
+        return shares, status
+    need = work - rate * deadline
+    shares = {c.name: c.rate * deadline for c in active}
+    for c in sorted(reserve, key=lambda c: (c.egress_per_token, c.name)):
+        if need <= 0:
+            break
+        take = min(c.rate * deadline, need)
+        shares[c.name] = take
+        status[c.name] = f"shrunk: egress-dropped pool re-admitted for the deadline ({take:.4g} tok)"
+        need -= take
+    if need > 1e-9 * work:
+        return None
+    return shares, status
+
+
+def _cost(shares: dict[str, float], costs: dict[str, _PoolCost]) -> float:
+    return sum(s * costs[n].total_per_token for n, s in shares.items())
+
+
+def _choose_shares(
+    costs: dict[str, _PoolCost], work: float, job: TrainingJob
+) -> tuple[dict[str, float], dict[str, str]]:
+    active, dropped = _egress_rule(costs)
+    reserve = [costs[n] for n in dropped]
+    deadline = job.deadline_hours
+    chosen = _with_deadline(active, reserve, work, deadline)
+    if chosen is None:
+        best = work / sum(c.rate for c in costs.values())
+        msg = (
+            f"deadline {deadline:g} h cannot be met: even with every pool "
+            f"({', '.join(costs)}) balanced the job takes {best:.2f} h "
+            f"({work:.4g} tokens over {job.epochs:g} epoch(s)); add pools, or raise deadline_hours"
+        )
+        raise InfeasiblePlanError(msg)
+    shares, status = chosen
+    budget = job.budget_usd
+    if budget is not None and _cost(shares, costs) > budget:
+        cheapest = min(costs.values(), key=lambda c: (c.total_per_token, c.name))
+        floor = work * cheapest.total_per_token
+        if floor > budget:
+            msg = (
+                f"budget {budget:,.2f} USD cannot be met: the cheapest possible plan (pool "
+                f"{cheapest.name!r} alone, {work / cheapest.rate:.1f} h) costs {floor:,.2f} USD "
+                f"and the balanced plan {_cost(shares, costs):,.2f} USD; raise budget_usd or "
+                "add cheaper pools"
+            )
+            raise InfeasiblePlanError(msg)
+        # drop the most expensive pool per token until the plan fits the budget
+        pool_set = [costs[n] for n in shares]
+        while _cost(shares, costs) > budget:
+            victim = max(pool_set, key=lambda c: (c.total_per_token, c.name))
+            pool_set = [c for c in pool_set if c.name != victim.name]
+            dropped[victim.name] = (
+                f"dropped: over budget ({victim.total_per_token:.3g} USD/token, the most "
+                "expensive pool left)"
+            )
+            chosen = _with_deadline(pool_set, [], work, deadline)
+            if chosen is None:
+                msg = (
+                    f"budget {budget:,.2f} USD and deadline {deadline:g} h conflict: meeting "
+                    f"the budget needs dropping {victim.name!r}, and the remaining pools take "
+                    f"{work / sum(c.rate for c in pool_set):.2f} h; raise one of the two"
+                )
+                raise InfeasiblePlanError(msg)
+            shares, status = chosen
+    for name, reason in dropped.items():
+        status.setdefault(name, reason)
+    return shares, status
+
+
+def _cut_points(tokens: pl.Series, targets: list[float]) -> pl.Series:
+    """Index of the target bucket each item falls in, cutting the cumulative tokens at the
+    running sum of ``targets`` (rescaled to the tokens at hand); an item goes where its midpoint
+    lies, so each cut is within half an item of the target."""
+    total = float(tokens.sum())
+    scale = total / sum(targets) if sum(targets) > 0 else 0.0
+    bounds, acc = [], 0.0
+    for t in targets[:-1]:
+        acc += t * scale
+        bounds.append(acc)
+    mid = tokens.cast(pl.Float64).cum_sum() - tokens.cast(pl.Float64) / 2
+    return pl.Series(bounds, dtype=pl.Float64).search_sorted(mid, side="right").cast(pl.Int64)
+
+
+def _assign_items(
+    items: pl.DataFrame, targets: dict[str, float], previous: ShardPlan | None
+) -> tuple[pl.Series, float, float]:
+    names = sorted(targets)
+    if previous is None:
+        idx = _cut_points(items["n_tokens"], [targets[n] for n in names])
+        pool = pl.Series("pool", names, dtype=pl.String).gather(idx)
+        return pool, 0.0, 0.0
+
+    prev = previous.assignment.select("item_id", pl.col("pool").alias("prev_pool"))
+    df = items.join(prev, on="item_id", how="left", maintain_order="left")
+    # keep each pool's previous items, in item order, while they fit its new target
+    df = df.with_columns(
+        stay=pl.col("prev_pool").is_in(names)
+        & (
+            (pl.col("n_tokens").cum_sum() - pl.col("n_tokens") / 2).over("prev_pool")
+            <= pl.col("prev_pool").replace_strict(targets, default=0.0, return_dtype=pl.Float64)
+        )
+    )
+    kept = df.filter(pl.col("stay")).group_by("prev_pool").agg(pl.col("n_tokens").sum())
+    kept_tokens = dict(zip(kept["prev_pool"].to_list(), kept["n_tokens"].to_list(), strict=True))
+    deficits = {n: max(targets[n] - kept_tokens.get(n, 0), 0.0) for n in names}
+    open_pools = [n for n in names if deficits[n] > 0] or names
+    loose = df.filter(~pl.col("stay"))
+    new_pool = pl.Series("pool", [], dtype=pl.String)
+    if loose.height:
+        idx = _cut_points(loose["n_tokens"], [deficits[n] for n in open_pools] or [1.0])
+        new_pool = pl.Series("pool", open_pools, dtype=pl.String).gather(idx)
+    loose = loose.with_columns(pool=new_pool)
+    df = pl.concat(
+        [df.filter(pl.col("stay")).with_columns(pool=pl.col("prev_pool")), loose], how="vertical"
+    ).sort("item_id")
+    moved = df.filter(pl.col("prev_pool").is_not_null() & (pl.col("prev_pool") != pl.col("pool")))
+    new = df.filter(pl.col("prev_pool").is_null())
+    return df["pool"], float(moved["n_bytes"].sum()), float(new["n_bytes"].sum())
+
+
+def _cut_pool(
+    pool_items: pl.DataFrame, devices: int, cap_bytes: float
+) -> tuple[pl.DataFrame, list[str]]:
+    """Cut one pool's items into k x devices shards of equal tokens, each under ``cap_bytes``."""
+    warnings: list[str] = []
+    n_bytes = float(pool_items["n_bytes"].sum())
+    k = max(1, math.ceil(n_bytes / (devices * cap_bytes)))
+    for _ in range(8):
+        n = min(k * devices, pool_items.height)
+        local = _cut_points(pool_items["n_tokens"], [1.0] * n)
+        cut = pool_items.with_columns(local=local)
+        biggest = cut.group_by("local").agg(pl.col("n_bytes").sum())["n_bytes"].max()
+        if biggest <= cap_bytes or n == pool_items.height:
+            break
+        k += max(1, math.ceil(k * (biggest / cap_bytes - 1)))
+    if pool_items.height < devices:
+        warnings.append(f"only {pool_items.height} items for {devices} devices; some sit idle")
+    elif n % devices:
+        warnings.append(f"{n} shards is not a multiple of {devices} devices (too few items)")
+    if biggest > cap_bytes:
+        warnings.append(f"a shard of {biggest / MIB:.1f} MiB exceeds the {cap_bytes / MIB:.1f} MiB cap")
+    # renumber densely: with very uneven items a token cut can leave a bucket empty
+    cut = cut.with_columns(local=pl.col("local").rank("dense").cast(pl.Int64) - 1)
+    return cut, warnings
+
+
+def _shard_rows(
+    assigned: pl.DataFrame, costs: dict[str, _PoolCost], job: TrainingJob, catalog: Catalog
+) -> pl.DataFrame:
+    meta = pl.DataFrame(
+        {
+            "pool": [c.name for c in costs.values()],
+            "region": [c.pool.region for c in costs.values()],
+            "devices": [c.pool.count for c in costs.values()],
+            # tokens per wall-clock hour of ONE device
+            "_dev_rate": [c.rate / c.pool.count for c in costs.values()],
+        },
+        schema_overrides={"devices": pl.Int64},
+    )
+    shards = (
+        assigned.group_by("shard_id", "pool")
+        .agg(
+            samples=pl.len().cast(pl.Int64),
+            tokens=pl.col("n_tokens").sum(),
+            bytes=pl.col("n_bytes").sum(),
+            first_item=pl.col("item_id").min(),
+            last_item=pl.col("item_id").max(),
+            local=pl.col("local").first(),
+        )
+        .join(meta, on="pool", how="left")
+        .with_columns(
+            rank=pl.col("local") % pl.col("devices"),
+            predicted_hours=pl.col("tokens") * job.epochs / pl.col("_dev_rate"),
+            file=pl.lit(None, dtype=pl.String),
+        )
+        .sort("shard_id")
+    )
+    return shards.select([pl.col(c).cast(t) for c, t in SHARDS_SCHEMA.items()])
+
+
+def _pool_rows(
+    shards: pl.DataFrame,
+    costs: dict[str, _PoolCost],
+    status: dict[str, str],
+    job: TrainingJob,
+    n_items: int,
+) -> pl.DataFrame:
+    total_tokens = int(shards["tokens"].sum())
+    rows = []
+    for name, c in costs.items():
+        mine = shards.filter(pl.col("pool") == name)
+        tokens = int(mine["tokens"].sum())
+        samples = int(mine["samples"].sum())
+        nbytes = int(mine["bytes"].sum())
+        hours = tokens * job.epochs / c.rate
+        egress_gib = nbytes / GIB if c.remote else 0.0
+        rows.append(
+            {
+                "pool": name,
+                "accelerator": c.pool.accelerator,
+                "region": c.pool.region,
+                "devices": c.pool.count,
+                "status": status.get(name, "unused"),
+                "shards": mine.height,
+                "samples": samples,
+                "tokens": tokens,
+                "bytes": nbytes,
+                "share": tokens / total_tokens,
+                "batch_share": job.global_batch * samples / n_items,
+                "predicted_hours": hours,
+                "cost_usd": hours * c.pool.hourly_price(),
+                "egress_gib": egress_gib,
+                "egress_usd": egress_gib * c.pool.egress_price_per_gib,
+            }
+        )
+    return pl.DataFrame(rows, schema=POOLS_SCHEMA)
+
+
+def _plan_id(
+    items: pl.DataFrame, catalog: Catalog, job: TrainingJob, previous: ShardPlan | None
+) -> str:
+    h = hashlib.sha256()
+    h.update(items.select("item_id", "n_tokens", "n_bytes").write_csv().encode())
+    cat = catalog.model_dump(mode="json")
+    cat["pools"] = sorted(cat["pools"], key=lambda p: p["name"])
+    head = {
+        "planner": PLANNER_VERSION,
+        "corpus": job.corpus,
+        "version": job.version,
+        "catalog": cat,
+        "job": job.model_dump(mode="json"),
+        "items": h.hexdigest(),
+        "previous": previous.plan_id if previous is not None else None,
+    }
+    return hashlib.sha256(json.dumps(head, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------
+# writing and reading
+
+
+def write_shards(
+    plan: ShardPlan, corpus: pl.DataFrame, out_dir: str | Path, *, id_column: str
+) -> ShardPlan:
+    """Write one Parquet file per shard to ``out_dir/<plan_id>/shard-NNNNN.parquet``.
+
+    Each file holds the corpus rows of its shard, sorted by ``id_column``. A file whose bytes
+    would be identical to the existing one is left alone; others are written to a temporary name
+    and renamed into place, so a crash never leaves half a shard. ``plan.json`` (shards, pools,
+    summary) and ``assignment.parquet`` (item -> shard) are written next to the shards.
+
+    Returns the plan with ``file`` (relative to ``out_dir``) set on every shard;
+    ``summary["write"]`` counts the files written and skipped.
+    """
+    out_dir = Path(out_dir)
+    target = out_dir / plan.plan_id
+    target.mkdir(parents=True, exist_ok=True)
+    if id_column not in corpus.columns:
+        msg = f"corpus has no column {id_column!r}; columns: {', '.join(corpus.columns)}"
+        raise ValueError(msg)
+    assignment = plan.assignment.select(
+        pl.col("item_id").cast(corpus.schema[id_column]).alias(id_column), "shard_id"
+    )
+    rows = corpus.join(assignment, on=id_column, how="inner")
+    if rows.height != assignment.height:
+        have = rows.select(id_column).unique()
+        lost = assignment.join(have, on=id_column, how="anti")[id_column].head(3).to_list()
+        msg = (
+            f"corpus rows do not match the plan: {assignment.height} planned items, "
+            f"{rows.height} matching corpus rows (missing or duplicated ids, e.g. {lost})"
+        )
+        raise ValueError(msg)
+    parts = rows.partition_by("shard_id", as_dict=True, include_key=False)
+    written = skipped = 0
+    files = []
+    for shard_id in plan.shards["shard_id"].to_list():
+        part = parts[(shard_id,)].sort(id_column)
+        name = f"shard-{shard_id:05d}.parquet"
+        if _put(target / name, _parquet_bytes(part)):
+            written += 1
+        else:
+            skipped += 1
+        files.append(f"{plan.plan_id}/{name}")
+    shards = plan.shards.with_columns(file=pl.Series(files, dtype=pl.String))
+    done = replace(plan, shards=shards)
+    doc = {
+        "plan_id": plan.plan_id,
+        "summary": plan.summary,
+        "pools": plan.pools.to_dicts(),
+        "shards": shards.to_dicts(),
+    }
+    text = json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
+    for ok in (
+        _put(target / "plan.json", text.encode()),
+        _put(target / "assignment.parquet", _parquet_bytes(plan.assignment)),
+    ):
+        written, skipped = written + ok, skipped + (not ok)
+    done.summary = {**plan.summary, "write": {"written": written, "skipped": skipped}}
+    return done
+
+
+def read_plan(plan_dir: str | Path) -> ShardPlan:
+    """Read a plan written by :func:`write_shards` (e.g. as ``previous`` for a re-plan)."""
+    plan_dir = Path(plan_dir)
+    doc = json.loads((plan_dir / "plan.json").read_text(encoding="utf-8"))
+    return ShardPlan(
+        plan_id=doc["plan_id"],
+        shards=pl.DataFrame(doc["shards"], schema=SHARDS_SCHEMA),
+        pools=pl.DataFrame(doc["pools"], schema=POOLS_SCHEMA),
+        summary=doc["summary"],
+        assignment=pl.read_parquet(plan_dir / "assignment.parquet"),
+    )
+
+
+def _parquet_bytes(df: pl.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.write_parquet(buf, compression="zstd", statistics=True)
+    return buf.getvalue()
+
+
+def _put(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` atomically unless the file already holds exactly it."""
+    if path.exists() and path.stat().st_size == len(data):
+        if hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest():
+            return False
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return True
