@@ -1,0 +1,536 @@
+"""Sensor windows: aligned multichannel windows per equipment, labelled and split without leaks.
+
+:func:`build_windows` turns canonical ``sensor_readings`` (long) and ``maintenance_records`` into
+the ``timeseries_windows`` corpus. The exact rules are in ``docs/corpora-windows.md``; in short:
+
+* **Grid.** Readings are bucketed on a ``resample`` grid anchored at the Unix epoch (absolute
+  clock) or at the batch start (relative clock); a bucket holds the mean of its readings; an empty
+  bucket takes the previous bucket's mean (forward fill of at most one bucket), else stays null.
+* **Windows.** Windows of ``window`` start every ``step`` on that grid (anchored the same way).
+  Channels are the equipment's signals, sorted. A window without a single value is not a
+  candidate (counted in ``stats["empty_windows"]``); a window with fewer than ``min_coverage``
+  non-null cells is excluded with its coverage as the reason.
+* **Labels.** ``label = 1`` when a corrective maintenance record on the same equipment starts in
+  ``[end, end + horizon)``; the earliest such ``record_id`` is ``label_reason``. A window inside
+  which a failure starts is excluded (it shows the failure, not its lead-up).
+* **Splits.** With at least ``min_equipment_for_holdout`` machines, whole machines are held out
+  for test and the rest are cut train|val at one time boundary per machine; otherwise each
+  machine is cut train|val|test by time. A window whose span plus horizon crosses a boundary is
+  excluded. Relative-clock batches are split by ``batch_id``.
+
+Everything is deterministic: hashes (not random draws) pick the held-out machines and batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+UTC_TS = pl.Datetime("us", "UTC")
+
+WINDOWS_SCHEMA = pl.Schema(
+    {
+        "window_id": pl.String(),
+        "equipment_id": pl.String(),
+        "start_utc": UTC_TS,
+        "end_utc": UTC_TS,
+        "channels": pl.List(pl.String()),
+        "values": pl.List(pl.List(pl.Float64())),
+        "n_steps": pl.Int64(),
+        "label": pl.Int8(),
+        "label_reason": pl.String(),
+        "split": pl.String(),
+        "batch_id": pl.String(),
+        "t_offset_start_s": pl.Float64(),
+    }
+)
+EXCLUDED_SCHEMA = pl.Schema(
+    {
+        "equipment_id": pl.String(),
+        "start_utc": UTC_TS,
+        "batch_id": pl.String(),
+        "t_offset_start_s": pl.Float64(),
+        "reason": pl.String(),
+    }
+)
+
+_UNITS_US = {
+    "ns": 0.001,
+    "us": 1,
+    "ms": 1_000,
+    "s": 1_000_000,
+    "m": 60_000_000,
+    "h": 3_600_000_000,
+    "d": 86_400_000_000,
+    "w": 604_800_000_000,
+}
+_DURATION = re.compile(r"(\d+)(ns|us|ms|s|m|h|d|w)")
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """How windows are cut, labelled and split (durations are polars duration strings)."""
+
+    window: str = "10m"
+    step: str = "10m"  # stride; == window => non-overlapping
+    resample: str = "1m"  # grid the channels are aligned to
+    horizon: str = "1h"  # label look-ahead after the window end
+    min_coverage: float = 0.5  # fraction of non-null cells needed to keep a window
+    split: tuple[float, float, float] = (0.7, 0.15, 0.15)  # train, val, test
+    seed: int = 0
+    #: hold out whole machines for test when at least this many have windows; else split by time
+    min_equipment_for_holdout: int = 3
+    #: maintenance_type values (case-insensitive) that count as a failure
+    failure_types: tuple[str, ...] = ("corrective",)
+
+
+@dataclass
+class WindowsResult:
+    windows: pl.DataFrame
+    excluded: pl.DataFrame
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def duration_us(text: str, name: str = "duration") -> int:
+    """Microseconds in a fixed-length polars duration such as ``"90s"`` or ``"1h30m"``.
+
+    Calendar units (``mo``, ``q``, ``y``) and index units (``i``) are refused: a window must have
+    the same length everywhere.
+    """
+    text = text.strip()
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        msg = (
+            f"{name} {text!r} is not a fixed-length polars duration "
+            "(e.g. '30s', '10m', '1h30m'; units ns us ms s m h d w)"
+        )
+        raise ValueError(msg)
+    us = sum(int(n) * _UNITS_US[u] for n, u in parts)
+    if us <= 0 or us != int(us):
+        msg = f"{name} {text!r} must be a positive whole number of microseconds"
+        raise ValueError(msg)
+    return int(us)
+
+
+def build_windows(
+    readings: pl.DataFrame,
+    maintenance: pl.DataFrame,
+    *,
+    config: WindowConfig = WindowConfig(),  # noqa: B008 - frozen dataclass, safe default
+) -> WindowsResult:
+    """Cut labelled, split windows from canonical sensor readings.
+
+    Parameters
+    ----------
+    readings
+        Canonical ``sensor_readings`` (ts_utc or batch_id + t_offset_s, equipment_id, signal,
+        value); extra columns are ignored.
+    maintenance
+        Canonical ``maintenance_records``; corrective records are the failures labels look for.
+    config
+        See :class:`WindowConfig`.
+
+    Returns
+    -------
+    WindowsResult
+        ``windows`` (schema :data:`WINDOWS_SCHEMA`), ``excluded`` (one row per dropped candidate
+        window, with the reason) and ``stats``.
+    """
+    cfg = _Checked.of(config)
+    r = readings.select(
+        pl.col("ts_utc").cast(UTC_TS) if "ts_utc" in readings.columns else pl.lit(None, UTC_TS),
+        *[
+            (pl.col(c) if c in readings.columns else pl.lit(None)).cast(t).alias(c)
+            for c, t in (
+                ("batch_id", pl.String()),
+                ("t_offset_s", pl.Float64()),
+                ("equipment_id", pl.String()),
+                ("signal", pl.String()),
+                ("value", pl.Float64()),
+            )
+        ],
+    ).filter(pl.col("equipment_id").is_not_null() & pl.col("signal").is_not_null())
+    absolute = r.filter(pl.col("ts_utc").is_not_null())
+    relative = r.filter(
+        pl.col("ts_utc").is_null() & pl.col("batch_id").is_not_null()
+        & pl.col("t_offset_s").is_not_null()
+    )  # fmt: skip
+    stats: dict[str, Any] = {
+        "readings": readings.height,
+        "readings_absolute": absolute.height,
+        "readings_relative": relative.height,
+        "readings_unusable": readings.height - absolute.height - relative.height,
+        "n_steps": cfg.n_steps,
+    }
+
+    parts, excluded = [], []
+    if absolute.height:
+        w, x, s = _absolute(absolute, maintenance, cfg)
+        parts.append(w)
+        excluded.append(x)
+        stats.update(s)
+    if relative.height:
+        w, x, s = _relative(relative, cfg)
+        parts.append(w)
+        excluded.append(x)
+        stats.update(s)
+    windows = (
+        pl.concat([p.select(list(WINDOWS_SCHEMA)) for p in parts])
+        if parts
+        else pl.DataFrame(schema=WINDOWS_SCHEMA)
+    ).sort("equipment_id", "start_utc", "batch_id", "t_offset_start_s", nulls_last=True)
+    excl = (
+        pl.concat([x.select(list(EXCLUDED_SCHEMA)) for x in excluded])
+        if excluded
+        else pl.DataFrame(schema=EXCLUDED_SCHEMA)
+    ).sort("equipment_id", "start_utc", "batch_id", "t_offset_start_s", nulls_last=True)
+
+    stats["windows"] = windows.height
+    stats["excluded"] = excl.height
+    stats["excluded_by_reason"] = dict(
+        sorted(
+            excl.group_by(pl.col("reason").str.extract(r"^([a-z_]+)"))
+            .len()
+            .iter_rows()
+        )
+    )
+    stats["by_split"] = {
+        s: {
+            "windows": int((windows["split"] == s).sum()),
+            "positives": int(windows.filter(pl.col("split") == s)["label"].sum() or 0),
+        }
+        for s in ("train", "val", "test")
+    }
+    return WindowsResult(windows=windows, excluded=excl, stats=stats)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Checked:
+    cfg: WindowConfig
+    window: int
+    step: int
+    res: int
+    horizon: int
+    n_steps: int
+
+    @classmethod
+    def of(cls, cfg: WindowConfig) -> _Checked:
+        window = duration_us(cfg.window, "window")
+        step = duration_us(cfg.step, "step")
+        res = duration_us(cfg.resample, "resample")
+        horizon = duration_us(cfg.horizon, "horizon")
+        for name, v in (("window", window), ("step", step)):
+            if v % res:
+                msg = f"{name} {getattr(cfg, name)!r} is not a whole number of resample buckets ({cfg.resample!r})"
+                raise ValueError(msg)
+        if not 0 <= cfg.min_coverage <= 1:
+            msg = f"min_coverage must be within 0..1, got {cfg.min_coverage}"
+            raise ValueError(msg)
+        if len(cfg.split) != 3 or min(cfg.split) < 0 or abs(sum(cfg.split) - 1) > 1e-9:
+            msg = f"split must be three fractions (train, val, test) summing to 1, got {cfg.split}"
+            raise ValueError(msg)
+        return cls(cfg, window, step, res, horizon, window // res)
+
+
+def _stable_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _cells(
+    obs: pl.DataFrame, keys: list[str], c: _Checked, *, anchored: bool
+) -> tuple[pl.DataFrame, int]:
+    """Candidate windows of ``obs`` (keys, signal, t [int us], value) with their channel values.
+
+    Returns one row per window with data (keys, start [int us], channels, values, n_obs) and the
+    number of window starts looked at (those without any value are not candidates).
+    ``anchored`` starts windows at 0 (batch start) rather than at the first step before the data.
+    """
+    obs = obs.filter(pl.col("value").is_not_null() & pl.col("value").is_not_nan())
+    means = (
+        obs.with_columns(bucket=(pl.col("t") // c.res) * c.res)
+        .group_by(*keys, "signal", "bucket")
+        .agg(pl.col("value").mean())
+    )
+    spans = means.group_by(keys).agg(
+        first=pl.col("bucket").min(),
+        last=pl.col("bucket").max(),
+        channels=pl.col("signal").unique().sort(),
+    )
+    first = pl.lit(0, pl.Int64) if anchored else (pl.col("first") // c.step) * c.step
+    spans = spans.with_columns(s0=first).with_columns(
+        starts=pl.int_ranges("s0", pl.col("last") + 1, c.step, dtype=pl.Int64)
+    )
+    grid = (
+        spans.select(
+            *keys,
+            "channels",
+            bucket=pl.int_ranges(
+                "s0", pl.col("starts").list.last() + c.window, c.res, dtype=pl.Int64
+            ),
+        )
+        .explode("bucket")
+        .explode("channels")
+        .rename({"channels": "signal"})
+        .join(means, on=[*keys, "signal", "bucket"], how="left")
+        .sort(*keys, "signal", "bucket")
+        # forward fill at most one bucket: the grid is complete, so shift(1) is the bucket before
+        .with_columns(
+            v=pl.col("value").fill_null(pl.col("value").shift(1).over(*keys, "signal"))
+        )
+        .drop("value")
+    )
+    offsets = pl.DataFrame({"offset": [i * c.res for i in range(c.n_steps)]}, schema={"offset": pl.Int64})
+    starts = (
+        spans.select(*keys, start=pl.col("starts"))
+        .explode("start")
+        .join(offsets, how="cross")
+        .with_columns(bucket=pl.col("start") + pl.col("offset"))
+    )
+    per_channel = (
+        starts.join(grid, on=[*keys, "bucket"], how="inner")
+        .group_by(*keys, "start", "signal")
+        .agg(vals=pl.col("v").sort_by("bucket"), n=pl.col("v").count())
+    )
+    n_starts = int(spans["starts"].list.len().sum() or 0)
+    return (
+        per_channel.group_by(*keys, "start")
+        .agg(
+            channels=pl.col("signal").sort(),
+            values=pl.col("vals").sort_by("signal"),
+            n_obs=pl.col("n").sum(),
+        )
+        .filter(pl.col("n_obs") > 0)
+        .sort(*keys, "start")
+    ), n_starts
+
+
+def _coverage(w: pl.DataFrame, c: _Checked) -> pl.DataFrame:
+    cov = pl.col("n_obs") / (pl.col("channels").list.len() * c.n_steps)
+    return w.with_columns(
+        coverage=cov,
+        reason=pl.when(cov < c.cfg.min_coverage).then(
+            pl.format("low_coverage {} < {}", cov.round(2), pl.lit(c.cfg.min_coverage))
+        ),
+    )
+
+
+def _absolute(
+    obs: pl.DataFrame, maintenance: pl.DataFrame, c: _Checked
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+    cfg = c.cfg
+    obs = obs.with_columns(t=pl.col("ts_utc").dt.epoch("us"))
+    w, n_starts = _cells(obs, ["equipment_id"], c, anchored=False)
+    n_candidates = w.height
+    w = _coverage(w, c).with_columns(end=pl.col("start") + c.window)
+
+    # labels: the earliest failure starting in [end, end + horizon); failures inside are excluded
+    fail = _failures(maintenance, cfg)
+    pairs = w.select("equipment_id", "start", "end").join(fail, on="equipment_id", how="inner")
+    ahead = (
+        pairs.filter((pl.col("f") >= pl.col("end")) & (pl.col("f") < pl.col("end") + c.horizon))
+        .sort("f", "record_id")
+        .group_by("equipment_id", "start")
+        .agg(label_reason=pl.col("record_id").first())
+    )
+    inside = (
+        pairs.filter((pl.col("f") >= pl.col("start")) & (pl.col("f") < pl.col("end")))
+        .sort("f", "record_id")
+        .group_by("equipment_id", "start")
+        .agg(inside=pl.col("record_id").first())
+    )
+    w = (
+        w.join(ahead, on=["equipment_id", "start"], how="left")
+        .join(inside, on=["equipment_id", "start"], how="left")
+        .with_columns(
+            reason=pl.coalesce(
+                "reason", pl.format("failure {} starts inside the window", pl.col("inside"))
+            ),
+            label=pl.col("label_reason").is_not_null().cast(pl.Int8),
+        )
+    )
+
+    # splits: hold out whole machines for test, then one time boundary per machine
+    kept = w.filter(pl.col("reason").is_null())
+    machines = sorted(kept["equipment_id"].unique().to_list())
+    tr, va, te = cfg.split
+    holdout = len(machines) >= cfg.min_equipment_for_holdout
+    test_machines: list[str] = []
+    if holdout and te > 0:
+        n_test = min(max(1, round(len(machines) * te)), len(machines) - 1)
+        ranked = sorted(machines, key=lambda m: (_stable_hash(f"{cfg.seed}:{m}"), m))
+        test_machines = sorted(ranked[:n_test])
+    bounds: dict[str, dict[str, str]] = {}
+    split_rows = []
+    for m in machines:
+        mine = kept.filter(pl.col("equipment_id") == m).sort("start")
+        if m in test_machines:
+            split_rows.append(mine.select("equipment_id", "start", split=pl.lit("test"), why=pl.lit(None, pl.String)))
+            continue
+        fracs = (tr / (tr + va), 1.0) if holdout else (tr, tr + va)
+        names = ("train", "val", "test") if not holdout else ("train", "val")
+        cuts = _boundaries(mine["start"], fracs[: len(names) - 1])
+        bounds[m] = {
+            f"{names[i]}|{names[i + 1]}": _iso(t) for i, t in enumerate(cuts) if t is not None
+        }
+        split_rows.append(_split_by_time(mine, cuts, names, c.horizon))
+    splits = (
+        pl.concat(split_rows)
+        if split_rows
+        else pl.DataFrame(schema={"equipment_id": pl.String, "start": pl.Int64, "split": pl.String, "why": pl.String})
+    )
+    w = w.join(splits, on=["equipment_id", "start"], how="left").with_columns(
+        reason=pl.coalesce("reason", "why")
+    )
+
+    to_ts = lambda col: pl.col(col).cast(UTC_TS)  # noqa: E731
+    good = w.filter(pl.col("reason").is_null()).with_columns(
+        window_id=pl.struct("equipment_id", "start").map_elements(
+            lambda s: _stable_hash(f"{s['equipment_id']}|{_iso(s['start'])}"),
+            return_dtype=pl.String,
+        ),
+        start_utc=to_ts("start"),
+        end_utc=to_ts("end"),
+        n_steps=pl.lit(c.n_steps, pl.Int64),
+        batch_id=pl.lit(None, pl.String),
+        t_offset_start_s=pl.lit(None, pl.Float64),
+    )
+    bad = w.filter(pl.col("reason").is_not_null()).select(
+        "equipment_id",
+        start_utc=to_ts("start"),
+        batch_id=pl.lit(None, pl.String),
+        t_offset_start_s=pl.lit(None, pl.Float64),
+        reason="reason",
+    )
+    stats = {
+        "equipment": len(machines),
+        "split_mode": "equipment_holdout+time" if holdout else "time",
+        "test_equipment": test_machines,
+        "boundaries": bounds,
+        "candidate_windows_absolute": n_candidates,
+        "empty_windows_absolute": n_starts - n_candidates,
+        "failures": fail.height,
+    }
+    return good, bad, stats
+
+
+def _failures(maintenance: pl.DataFrame, cfg: WindowConfig) -> pl.DataFrame:
+    cols = maintenance.columns
+    need = {"record_id", "equipment_id", "maintenance_type"}
+    if maintenance.is_empty() or not need <= set(cols):
+        return pl.DataFrame(schema={"equipment_id": pl.String, "record_id": pl.String, "f": pl.Int64})
+    start = pl.coalesce(
+        *[pl.col(c).cast(UTC_TS) for c in ("reported_utc", "completed_utc") if c in cols]
+    )
+    kinds = [k.lower() for k in cfg.failure_types]
+    return (
+        maintenance.filter(
+            pl.col("maintenance_type").str.strip_chars().str.to_lowercase().is_in(kinds)
+        )
+        .select(
+            pl.col("equipment_id").cast(pl.String),
+            pl.col("record_id").cast(pl.String),
+            f=start.dt.epoch("us"),
+        )
+        .filter(pl.col("f").is_not_null() & pl.col("equipment_id").is_not_null())
+    )
+
+
+def _boundaries(starts: pl.Series, fracs: tuple[float, ...]) -> list[int | None]:
+    """Boundary times: the start of the window at index round(n * frac) (None past the end)."""
+    n = starts.len()
+    out: list[int | None] = []
+    for f in fracs:
+        k = round(n * f)
+        out.append(int(starts[k]) if k < n else None)
+    return out
+
+
+def _split_by_time(
+    mine: pl.DataFrame, cuts: list[int | None], names: tuple[str, ...], horizon: int
+) -> pl.DataFrame:
+    """Segment i holds windows with start >= cut[i-1] and end + horizon <= cut[i]."""
+    split = pl.lit(None, pl.String)
+    why = pl.lit(None, pl.String)
+    # walk boundaries from the last: a window is in the latest segment whose boundary it starts at
+    label_end = pl.col("end") + horizon
+    for i in range(len(names) - 1, -1, -1):
+        lo = cuts[i - 1] if i > 0 else None
+        hi = cuts[i] if i < len(cuts) else None
+        ok = pl.lit(True)
+        if lo is not None:
+            ok = ok & (pl.col("start") >= lo)
+        if hi is not None:
+            ok = ok & (label_end <= hi)
+        split = pl.when(ok).then(pl.lit(names[i])).otherwise(split)
+    for i, t in enumerate(cuts):
+        if t is None:
+            continue
+        crosses = (pl.col("start") < t) & (label_end > t)
+        why = pl.when(crosses).then(
+            pl.lit(f"straddles split boundary {names[i]}|{names[i + 1]} at {_iso(t)} "
+                   "(window end + horizon is past it)")
+        ).otherwise(why)
+    return mine.select("equipment_id", "start", split=split, why=why).with_columns(
+        split=pl.when(pl.col("why").is_null()).then("split")
+    )
+
+
+def _relative(
+    obs: pl.DataFrame, c: _Checked
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+    """Relative-clock batches: windows from the batch start, label 0, split by batch_id."""
+    cfg = c.cfg
+    obs = obs.with_columns(t=(pl.col("t_offset_s") * 1_000_000).round().cast(pl.Int64))
+    keys = ["equipment_id", "batch_id"]
+    w, n_starts = _cells(obs, keys, c, anchored=True)
+    w = _coverage(w, c)
+    batches = sorted(w["batch_id"].unique().to_list())
+    ranked = sorted(batches, key=lambda b: (_stable_hash(f"{cfg.seed}:{b}"), b))
+    n = len(ranked)
+    n_train = round(n * cfg.split[0])
+    n_val = round(n * (cfg.split[0] + cfg.split[1])) - n_train
+    which = {
+        b: "train" if i < n_train else "val" if i < n_train + n_val else "test"
+        for i, b in enumerate(ranked)
+    }
+    w = w.with_columns(
+        split=pl.col("batch_id").replace_strict(which, return_dtype=pl.String),
+        t_offset_start_s=pl.col("start") / 1_000_000,
+    )
+    good = w.filter(pl.col("reason").is_null()).with_columns(
+        window_id=pl.struct("equipment_id", "batch_id", "t_offset_start_s").map_elements(
+            lambda s: _stable_hash(
+                f"{s['equipment_id']}|batch={s['batch_id']}|{s['t_offset_start_s']!r}"
+            ),
+            return_dtype=pl.String,
+        ),
+        start_utc=pl.lit(None, UTC_TS),
+        end_utc=pl.lit(None, UTC_TS),
+        n_steps=pl.lit(c.n_steps, pl.Int64),
+        label=pl.lit(0, pl.Int8),
+        label_reason=pl.lit(None, pl.String),
+    )
+    bad = w.filter(pl.col("reason").is_not_null()).select(
+        "equipment_id", start_utc=pl.lit(None, UTC_TS), batch_id="batch_id",
+        t_offset_start_s="t_offset_start_s", reason="reason",
+    )  # fmt: skip
+    stats = {
+        "batches": n,
+        "batch_splits": {s: sorted(b for b, v in which.items() if v == s) for s in ("train", "val", "test")},
+        "candidate_windows_relative": w.height,
+        "empty_windows_relative": n_starts - w.height,
+    }
+    return good, bad, stats
+
+
+def _iso(us: int) -> str:
+    t = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+    return t.isoformat().replace("+00:00", "Z")
