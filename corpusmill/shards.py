@@ -314,7 +314,7 @@ def _egress_rule(costs: dict[str, _PoolCost]) -> tuple[list[_PoolCost], dict[str
 def _with_deadline(
     active: list[_PoolCost], reserve: list[_PoolCost], work: float, deadline: float | None
 ) -> tuple[dict[str, float], dict[str, str]] | None:
-    """Balanced shares on ``active``; reserve pools join, shrunk, only if the deadline needs them."""
+    """Balanced shares on ``active``; reserve pools join, shrunk, only if the deadline needs it."""
     shares = _balanced(active, work)
     status = {c.name: "balanced" for c in active}
     rate = sum(c.rate for c in active)
@@ -327,7 +327,7 @@ def _with_deadline(
             break
         take = min(c.rate * deadline, need)
         shares[c.name] = take
-        status[c.name] = f"shrunk: egress-dropped pool re-admitted for the deadline ({take:.4g} tok)"
+        status[c.name] = f"shrunk: re-admitted for the deadline despite egress ({take:.4g} tok)"
         need -= take
     if need > 1e-9 * work:
         return None
@@ -460,7 +460,9 @@ def _cut_pool(
     elif n % devices:
         warnings.append(f"{n} shards is not a multiple of {devices} devices (too few items)")
     if biggest > cap_bytes:
-        warnings.append(f"a shard of {biggest / MIB:.1f} MiB exceeds the {cap_bytes / MIB:.1f} MiB cap")
+        warnings.append(
+            f"a shard of {biggest / MIB:.1f} MiB exceeds the {cap_bytes / MIB:.1f} MiB cap"
+        )
     # renumber densely: with very uneven items a token cut can leave a bucket empty
     cut = cut.with_columns(local=pl.col("local").rank("dense").cast(pl.Int64) - 1)
     return cut, warnings

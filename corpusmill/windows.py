@@ -229,7 +229,10 @@ class _Checked:
         horizon = duration_us(cfg.horizon, "horizon")
         for name, v in (("window", window), ("step", step)):
             if v % res:
-                msg = f"{name} {getattr(cfg, name)!r} is not a whole number of resample buckets ({cfg.resample!r})"
+                msg = (
+                    f"{name} {getattr(cfg, name)!r} is not a whole number of resample buckets "
+                    f"({cfg.resample!r})"
+                )
                 raise ValueError(msg)
         if not 0 <= cfg.min_coverage <= 1:
             msg = f"min_coverage must be within 0..1, got {cfg.min_coverage}"
@@ -287,7 +290,9 @@ def _cells(
         )
         .drop("value")
     )
-    offsets = pl.DataFrame({"offset": [i * c.res for i in range(c.n_steps)]}, schema={"offset": pl.Int64})
+    offsets = pl.DataFrame(
+        {"offset": [i * c.res for i in range(c.n_steps)]}, schema={"offset": pl.Int64}
+    )
     starts = (
         spans.select(*keys, start=pl.col("starts"))
         .explode("start")
@@ -372,7 +377,11 @@ def _absolute(
     for m in machines:
         mine = kept.filter(pl.col("equipment_id") == m).sort("start")
         if m in test_machines:
-            split_rows.append(mine.select("equipment_id", "start", split=pl.lit("test"), why=pl.lit(None, pl.String)))
+            split_rows.append(
+                mine.select(
+                    "equipment_id", "start", split=pl.lit("test"), why=pl.lit(None, pl.String)
+                )
+            )
             continue
         fracs = (tr / (tr + va), 1.0) if holdout else (tr, tr + va)
         names = ("train", "val", "test") if not holdout else ("train", "val")
@@ -384,7 +393,11 @@ def _absolute(
     splits = (
         pl.concat(split_rows)
         if split_rows
-        else pl.DataFrame(schema={"equipment_id": pl.String, "start": pl.Int64, "split": pl.String, "why": pl.String})
+        else pl.DataFrame(
+            schema={
+                "equipment_id": pl.String, "start": pl.Int64, "split": pl.String, "why": pl.String
+            }
+        )
     )
     w = w.join(splits, on=["equipment_id", "start"], how="left").with_columns(
         reason=pl.coalesce("reason", "why")
@@ -425,7 +438,9 @@ def _failures(maintenance: pl.DataFrame, cfg: WindowConfig) -> pl.DataFrame:
     cols = maintenance.columns
     need = {"record_id", "equipment_id", "maintenance_type"}
     if maintenance.is_empty() or not need <= set(cols):
-        return pl.DataFrame(schema={"equipment_id": pl.String, "record_id": pl.String, "f": pl.Int64})
+        return pl.DataFrame(
+            schema={"equipment_id": pl.String, "record_id": pl.String, "f": pl.Int64}
+        )
     start = pl.coalesce(
         *[pl.col(c).cast(UTC_TS) for c in ("reported_utc", "completed_utc") if c in cols]
     )
@@ -524,7 +539,9 @@ def _relative(
     )  # fmt: skip
     stats = {
         "batches": n,
-        "batch_splits": {s: sorted(b for b, v in which.items() if v == s) for s in ("train", "val", "test")},
+        "batch_splits": {
+            s: sorted(b for b, v in which.items() if v == s) for s in ("train", "val", "test")
+        },
         "candidate_windows_relative": w.height,
         "empty_windows_relative": n_starts - w.height,
     }

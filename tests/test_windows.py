@@ -162,8 +162,8 @@ def test_deterministic_ids_and_rows():
 
 def test_batch_relative_clock_windows_by_offset_and_split_by_batch():
     rows = [
-        {"ts_utc": None, "batch_id": f"B{b}", "t_offset_s": float(sec), "equipment_id": "p/a/l/dryer",
-         "signal": s, "value": float(sec)}
+        {"ts_utc": None, "batch_id": f"B{b}", "t_offset_s": float(sec),
+         "equipment_id": "p/a/l/dryer", "signal": s, "value": float(sec)}
         for b in range(10)
         for sec in range(0, 1800, 30)  # 30 min of data every 30 s
         for s in ("moisture", "temp")
@@ -181,7 +181,8 @@ def test_batch_relative_clock_windows_by_offset_and_split_by_batch():
     counts = res.stats["batch_splits"]
     assert [len(counts[s]) for s in ("train", "val", "test")] == [7, 1, 2]
     first = w.filter((pl.col("batch_id") == "B0") & (pl.col("t_offset_start_s") == 0.0))
-    assert first["values"][0].to_list()[0][:2] == [15.0, 75.0]  # mean of 0 s and 30 s, 60 s and 90 s
+    # the first buckets hold the means of 0 s and 30 s, then of 60 s and 90 s
+    assert first["values"][0].to_list()[0][:2] == [15.0, 75.0]
 
 
 def test_bad_config_is_refused_with_the_field():
