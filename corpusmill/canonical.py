@@ -35,6 +35,7 @@ SENSOR_READINGS: dict[str, pl.DataType] = {
     "ts_utc": UTC_TS,  # null for batch records that only carry a clock relative to batch start
     "batch_id": pl.String(),
     "t_offset_s": pl.Float64(),  # seconds since batch start, for relative-clock records
+    "sample_index": pl.Int64(),  # 0-based position within the batch, for batch records
     "equipment_id": pl.String(),
     "signal": pl.String(),
     "value": pl.Float64(),  # in SI units

@@ -111,15 +111,12 @@ class TagSpec(_Strict):
     equipment: str | None = Field(None, description="equipment alias; default the source's")
 
 
-class WideSpec(_Strict):
-    """A time column and many tag columns, reshaped to one reading per row."""
-
-    time_column: str
+class _TagColumns(_Strict):
     tags: dict[str, TagSpec] = Field(
         default_factory=dict, description="per-tag signal/unit/equipment; unlisted tags keep defaults"
     )
     tag_columns: Literal["all"] | list[str] | str = Field(
-        "all", description="'all' non-time columns, a list, or a regular expression"
+        "all", description="'all' remaining columns, a list, or a regular expression"
     )
     equipment_from_tag: str | None = Field(
         None,
@@ -127,15 +124,35 @@ class WideSpec(_Strict):
         "splits tag names like 'CNC01.SpindleTemp'",
     )
 
+    @field_validator("equipment_from_tag")
+    @classmethod
+    def _has_equipment_group(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                rx = re.compile(v)
+            except re.error as e:
+                raise ValueError(f"not a regular expression: {e}") from None
+            if "equipment" not in rx.groupindex:
+                raise ValueError("needs a named group (?P<equipment>...)")
+        return v
 
-class BatchSpec(_Strict):
-    """Batch records whose clock is relative to the batch start (no absolute timestamp)."""
+
+class WideSpec(_TagColumns):
+    """A time column and many tag columns, reshaped to one reading per row."""
+
+    time_column: str
+
+
+class BatchSpec(_TagColumns):
+    """Batch records whose clock is relative to the batch start (no absolute timestamp).
+
+    Tag columns are reshaped to one reading per row like a wide export. Without an offset column
+    the readings keep only their position in the batch (``sample_index``); no time is invented.
+    """
 
     batch_column: str
-    offset_column: str
+    offset_column: str | None = Field(None, description="clock since batch start, if any")
     offset_unit: str = Field("s", description="unit of the offset column (s, min, h)")
-    tag_column: str | None = Field(None, description="long layout: the column naming the tag")
-    value_column: str | None = Field(None, description="long layout: the column of values")
 
 
 class JoinSpec(_Strict):

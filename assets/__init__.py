@@ -1,0 +1,1 @@
+"""Dagster asset definitions, thin: each calls one function of the plain library."""

@@ -1,0 +1,85 @@
+"""Ingest: one asset per canonical table, partitioned by the sources that feed it."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets._common import run_id, table_md
+from corpusmill import canonical
+from corpusmill.config import SourcesConfig
+from corpusmill.ingest import conservation, ingest_source
+from pipelines.partitions import source_partitions
+from pipelines.resources import CorpusmillResource
+
+
+def staged_key(table: str) -> dg.AssetKey:
+    return dg.AssetKey(f"staged_{table}")
+
+
+def build_ingest_assets(cfg: SourcesConfig) -> list[dg.AssetsDefinition]:
+    return [
+        _ingest_asset(table, parts)
+        for table, parts in source_partitions(cfg).items()
+        if table != "equipment"
+    ]
+
+
+def _ingest_asset(table: str, parts: dg.StaticPartitionsDefinition) -> dg.AssetsDefinition:
+    key = staged_key(table)
+    conservation = dg.AssetCheckSpec("conservation", asset=key,
+                                     description="units in = rows kept + rows quarantined")  # fmt: skip
+
+    @dg.asset(
+        key=key,
+        group_name="ingest",
+        partitions_def=parts,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        check_specs=[conservation],
+        kinds={"polars", "delta"},
+        description=f"Rows of each source feeding {table}, mapped to the canonical model.",
+    )
+    def _asset(context: dg.AssetExecutionContext, corpusmill: CorpusmillResource):
+        cfg = corpusmill.config
+        results = []
+        for name in context.partition_keys:
+            res = ingest_source(cfg, cfg.source(name), corpusmill.lake, run_id=run_id(context),
+                                progress=context.log.info)  # fmt: skip
+            results.append(res)
+            context.log.info(f"{name}: {res.summary()}")
+        corpusmill.refresh_catalog()
+        summaries = [r.summary() for r in results]
+        # independent counts: what the readers delivered against what the lake now holds
+        counts = [conservation(corpusmill.lake, name) for name in context.partition_keys]
+        units_in = sum(c["units_in"] for c in counts)
+        kept = sum(c["rows_kept"] for c in counts)
+        quarantined = sum(c["rows_quarantined"] for c in counts)
+        return dg.MaterializeResult(
+            metadata={
+                "units_in": units_in,
+                "rows_kept": kept,
+                "rows_quarantined": quarantined,
+                "sources": table_md(
+                    [{k: v for k, v in s.items() if k != "files_by_status"} for s in summaries]
+                ),
+                "files": table_md(
+                    [{"source": r.source, "file": f.file.rsplit("/", 1)[-1], "status": f.status,
+                      "encoding": f.encoding, "in": f.units_in, "kept": f.rows_kept,
+                      "quarantined": f.rows_quarantined} for r in results for f in r.files],
+                    limit=50,
+                ),  # fmt: skip
+                "dagster/row_count": kept,
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="conservation",
+                    passed=units_in == kept + quarantined,
+                    metadata={"units_in": units_in, "rows_kept": kept,
+                              "rows_quarantined": quarantined},
+                )  # fmt: skip
+            ],
+        )
+
+    return _asset
+
+
+__all__ = ["build_ingest_assets", "staged_key", "canonical"]

@@ -1,0 +1,633 @@
+"""Ingest one source: find its files, skip what is unchanged, map the rest onto the canonical model.
+
+Per source, in one run:
+
+* the files the source's ``path`` names are resolved and must lie inside a declared data root;
+* each file is compared with the source's ledger (size and mtime first, then sha256), so only new
+  and changed files are read: a new file costs its own size, not the history's;
+* the rows of all new or changed files stream through :class:`corpusmill.mapping.Mapper` into the
+  source's staged Delta table in one commit that replaces exactly those files' earlier rows, so
+  ingesting the same file twice changes nothing;
+* every row that cannot be ingested goes to quarantine with its file, row, column and reason.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from corpusmill import canonical, lake, readers
+from corpusmill.config import DOCUMENT_FORMATS, Source, SourcesConfig, is_uri
+from corpusmill.mapping import ALIAS_SCHEMA, FileContext, Mapper, MappingError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
+BATCH_ROWS = 250_000
+
+LEDGER_SCHEMA = pl.Schema(
+    {
+        "_source": pl.String, "_file": pl.String, "sha256": pl.String, "size": pl.Int64,
+        "mtime_ns": pl.Int64, "source_hash": pl.String, "status": pl.String,
+        "encoding": pl.String, "units_in": pl.Int64, "rows_kept": pl.Int64,
+        "rows_quarantined": pl.Int64, "duplicate_of": pl.String, "message": pl.String,
+        "_run_id": pl.String, "ingested_at": pl.String,
+    }
+)  # fmt: skip
+
+
+class IngestError(ValueError):
+    """A source that cannot be ingested as declared (e.g. a path outside the data roots)."""
+
+
+@dataclass
+class FileResult:
+    file: str
+    sha256: str | None
+    size: int
+    mtime_ns: int
+    status: str  # ingested | unchanged | duplicate | failed
+    encoding: str | None = None
+    units_in: int = 0
+    rows_kept: int = 0
+    rows_quarantined: int = 0
+    by_check: dict[str, int] = field(default_factory=dict)
+    duplicate_of: str | None = None
+    message: str | None = None
+
+
+@dataclass
+class SourceResult:
+    source: str
+    table: str
+    files: list[FileResult]
+    removed: list[str]
+    seconds: float = 0.0
+
+    def total(self, attr: str) -> int:
+        return sum(getattr(f, attr) for f in self.files if f.status == "ingested")
+
+    @property
+    def by_check(self) -> dict[str, int]:
+        c: Counter[str] = Counter()
+        for f in self.files:
+            c.update(f.by_check)
+        return dict(sorted(c.items()))
+
+    def summary(self) -> dict[str, Any]:
+        statuses = Counter(f.status for f in self.files)
+        return {
+            "source": self.source,
+            "table": self.table,
+            "files": len(self.files),
+            "files_by_status": dict(sorted(statuses.items())),
+            "files_removed": len(self.removed),
+            "units_in": self.total("units_in"),
+            "rows_kept": self.total("rows_kept"),
+            "rows_quarantined": self.total("rows_quarantined"),
+            "quarantined_by_check": self.by_check,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+# -- where things live in the lake ----------------------------------------------------------
+
+
+def staged_path(lake_root: Path, source: str) -> Path:
+    return Path(lake_root) / "staged" / source
+
+
+def quarantine_path(lake_root: Path, stage: str, name: str) -> Path:
+    return Path(lake_root) / "_quarantine" / stage / name
+
+
+def ledger_path(lake_root: Path, source: str) -> Path:
+    return Path(lake_root) / "_ledger" / source
+
+
+def aliases_path(lake_root: Path, source: str) -> Path:
+    return Path(lake_root) / "_aliases" / source
+
+
+# -- files ------------------------------------------------------------------------------------
+
+
+def _fs(path: str, storage_options: dict | None):
+    import fsspec
+
+    return fsspec.core.url_to_fs(path, **(storage_options or {}))[0]
+
+
+def resolve_files(
+    cfg: SourcesConfig, src: Source, *, storage_options: dict | None = None
+) -> list[str]:
+    """The files a source's ``path`` names, sorted; each must lie inside a declared data root.
+
+    Raises
+    ------
+    IngestError
+        A path (or a file it matches) resolves outside every data root.
+    """
+    roots = cfg.data_root_paths()
+    if is_uri(src.path):
+        fs = _fs(src.path, storage_options)
+        proto = src.path.split("://", 1)[0]
+        found = [f"{proto}://{p}" for p in sorted(fs.glob(src.path))] if _has_glob(src.path) else (
+            [f"{proto}://{p}" for p in sorted(fs.find(src.path))] if fs.isdir(src.path)
+            else [src.path]
+        )  # fmt: skip
+        for f in found:
+            if not any(is_uri(r) and f.startswith(r.rstrip("/") + "/") for r in roots):
+                _outside(src, f, roots)
+        return [f for f in found if not f.endswith("/")]
+    pattern = (cfg.base_dir / src.path).resolve() if not _has_glob(src.path) else None
+    if pattern is not None and pattern.is_dir():
+        found = sorted(str(p) for p in pattern.rglob("*") if p.is_file())
+    elif pattern is not None:
+        found = [str(pattern)] if pattern.exists() else []
+    else:
+        found = sorted(str(p) for p in cfg.base_dir.glob(src.path) if p.is_file())
+    local_roots = [Path(r) for r in roots if not is_uri(r)]
+    for f in found:
+        real = Path(os.path.realpath(f))
+        if not any(real.is_relative_to(r) for r in local_roots):
+            _outside(src, f, roots)
+    if src.format == "images":
+        found = [f for f in found if f.lower().endswith(IMAGE_SUFFIXES)]
+    return found
+
+
+def _has_glob(path: str) -> bool:
+    return any(ch in path for ch in "*?[")
+
+
+def _outside(src: Source, f: str, roots: list[str]) -> None:
+    msg = (
+        f"source {src.name!r}: {f} is outside the declared data roots ({', '.join(roots)}); "
+        "refused. Add its folder to data_roots in the sources file if it is meant to be read."
+    )
+    raise IngestError(msg)
+
+
+def _stat(path: str, storage_options: dict | None) -> tuple[int, int]:
+    if is_uri(path):
+        info = _fs(path, storage_options).info(path)
+        mtime = info.get("LastModified") or info.get("mtime") or 0
+        mtime_ns = int(mtime.timestamp() * 1e9) if hasattr(mtime, "timestamp") else int(mtime)
+        return int(info.get("size") or 0), mtime_ns
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+def source_hash(cfg: SourcesConfig, src: Source, extra: str = "") -> str:
+    """Everything that shapes a source's rows besides its files: its YAML block, its site's zone,
+    the equipment registry. A change re-ingests every file of the source."""
+    return lake.json_hash(
+        {
+            "source": src.model_dump(mode="json", exclude={"quality"}),
+            "timezone": cfg.timezone_for(src),
+            "equipment": [e.model_dump(mode="json") for e in cfg.equipment],
+            "extra": extra,
+        }
+    )
+
+
+# -- ingest -----------------------------------------------------------------------------------
+
+
+@dataclass
+class FilePlan:
+    """What a run of one source has to do, file by file."""
+
+    results: list[FileResult]  # every current file, with its status
+    todo: list[FileResult]  # the files to read (new or changed)
+    removed: list[str]  # files in the ledger that are gone
+    source_hash: str
+    previous: dict[str, dict[str, Any]]
+    sidecar: tuple[pl.DataFrame, str] | None
+
+
+def plan_files(
+    cfg: SourcesConfig,
+    src: Source,
+    lake_root: Path,
+    *,
+    force: bool = False,
+    storage_options: dict | None = None,
+) -> FilePlan:
+    """Compare a source's files with its ledger: size and mtime first, sha256 only on a change."""
+    files = resolve_files(cfg, src, storage_options=storage_options)
+    ledger = lake.read(ledger_path(lake_root, src.name), schema=LEDGER_SCHEMA)
+    sidecar = _read_sidecar(cfg, src, storage_options) if src.format == "images" else None
+    shash = source_hash(cfg, src, extra=sidecar[1] if sidecar else "")
+    previous = {r["_file"]: r for r in ledger.iter_rows(named=True)}
+    removed = sorted(set(previous) - set(files))
+    results: list[FileResult] = []
+    todo: list[FileResult] = []
+    seen_sha: dict[str, str] = {
+        r["sha256"]: f for f, r in previous.items()
+        if f in files and r["status"] == "ingested" and r["source_hash"] == shash
+    }  # fmt: skip
+    for f in files:
+        size, mtime = _stat(f, storage_options)
+        prev = previous.get(f)
+        same_hash = prev is not None and prev["source_hash"] == shash and not force
+        if same_hash and prev["size"] == size and prev["mtime_ns"] == mtime:
+            results.append(_unchanged(prev))
+            continue
+        sha = readers.sha256_file(f, storage_options=storage_options)
+        if same_hash and prev["sha256"] == sha:
+            r = _unchanged(prev)
+            r.mtime_ns = mtime
+            results.append(r)
+            continue
+        dup = seen_sha.get(sha)
+        if dup is not None and dup != f:
+            results.append(
+                FileResult(f, sha, size, mtime, "duplicate", duplicate_of=dup,
+                           message=f"same content as {dup}; not ingested twice")
+            )  # fmt: skip
+            continue
+        seen_sha[sha] = f
+        fr = FileResult(f, sha, size, mtime, "ingested")
+        results.append(fr)
+        todo.append(fr)
+    return FilePlan(results, todo, removed, shash, previous, sidecar)
+
+
+def pending_files(
+    cfg: SourcesConfig, src: Source, lake_root: Path, *, storage_options: dict | None = None
+) -> dict[str, str]:
+    """New, changed and removed files of a source: file -> sha256 (or "removed")."""
+    plan = plan_files(cfg, src, Path(lake_root), storage_options=storage_options)
+    out = {fr.file: fr.sha256 or "" for fr in plan.todo}
+    out.update({f: "removed" for f in plan.removed})
+    return out
+
+
+def ingest_source(
+    cfg: SourcesConfig,
+    src: Source,
+    lake_root: Path,
+    *,
+    run_id: str,
+    force: bool = False,
+    storage_options: dict | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SourceResult:
+    """Ingest the new and changed files of one source into its staged table; see module doc."""
+    t0 = time.perf_counter()
+    say = progress or (lambda _m: None)
+    table = canonical.KIND_TABLE[src.kind]
+    if table == "equipment":
+        msg = f"source {src.name!r}: kind equipment is read from the registry, not ingested"
+        raise IngestError(msg)
+    lake_root = Path(lake_root)
+    plan = plan_files(cfg, src, lake_root, force=force, storage_options=storage_options)
+    results, todo, removed, shash, sidecar = (
+        plan.results, plan.todo, plan.removed, plan.source_hash, plan.sidecar
+    )
+    previous = plan.previous
+
+    replaced = [fr.file for fr in todo] + removed + [
+        r.file for r in results if r.status == "duplicate"
+    ]
+    if todo or removed or any(r.status == "duplicate" for r in results):
+        say(f"{src.name}: {len(todo)} file(s) to ingest, {len(removed)} removed")
+        quarantine: list[pl.DataFrame] = []
+        aliases: list[pl.DataFrame] = []
+        schema = canonical.schema(table)
+        arrow_schema = pl.DataFrame(schema=schema).to_arrow().schema
+        stream = _stream(cfg, src, todo, run_id, sidecar, storage_options, quarantine, aliases,
+                         arrow_schema, say)  # fmt: skip
+        reader = pa.RecordBatchReader.from_batches(arrow_schema, stream)
+        where = {"_file": replaced}
+        lake.replace_rows(staged_path(lake_root, src.name), reader, where=where)
+        q = pl.concat(quarantine, how="vertical") if quarantine else canonical.empty_quarantine()
+        lake.replace_rows(quarantine_path(lake_root, "ingest", src.name), q, where=where)
+        a = pl.concat(aliases, how="vertical") if aliases else pl.DataFrame(schema=ALIAS_SCHEMA)
+        lake.replace_rows(aliases_path(lake_root, src.name), a, where=where)
+    _write_ledger(lake_root, src.name, results, shash, run_id, previous)
+    return SourceResult(src.name, table, results, removed, time.perf_counter() - t0)
+
+
+def _unchanged(prev: dict[str, Any]) -> FileResult:
+    return FileResult(
+        prev["_file"], prev["sha256"], prev["size"], prev["mtime_ns"], "unchanged",
+        encoding=prev["encoding"], units_in=prev["units_in"], rows_kept=prev["rows_kept"],
+        rows_quarantined=prev["rows_quarantined"],
+    )  # fmt: skip
+
+
+def _write_ledger(
+    lake_root: Path, source: str, results: list[FileResult], shash: str, run_id: str,
+    previous: dict[str, dict[str, Any]],
+) -> None:  # fmt: skip
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    rows = []
+    for r in results:
+        prev = previous.get(r.file)
+        fresh = r.status != "unchanged"
+        rows.append(
+            {
+                "_source": source, "_file": r.file, "sha256": r.sha256, "size": r.size,
+                "mtime_ns": r.mtime_ns, "source_hash": shash,
+                "status": "ingested" if r.status == "unchanged" else r.status,
+                "encoding": r.encoding, "units_in": r.units_in, "rows_kept": r.rows_kept,
+                "rows_quarantined": r.rows_quarantined, "duplicate_of": r.duplicate_of,
+                "message": r.message,
+                "_run_id": run_id if fresh or prev is None else prev["_run_id"],
+                "ingested_at": now if fresh or prev is None else prev["ingested_at"],
+            }
+        )  # fmt: skip
+    new = pl.DataFrame(rows, schema=LEDGER_SCHEMA)
+    path = ledger_path(lake_root, source)
+    old = lake.read(path, schema=LEDGER_SCHEMA)
+    if lake.exists(path) and new.sort("_file").equals(old.sort("_file")):
+        return  # nothing changed: no new version
+    lake.overwrite(path, new)
+
+
+def _stream(
+    cfg: SourcesConfig,
+    src: Source,
+    todo: list[FileResult],
+    run_id: str,
+    sidecar: tuple[pl.DataFrame, str] | None,
+    storage_options: dict | None,
+    quarantine: list[pl.DataFrame],
+    aliases: list[pl.DataFrame],
+    arrow_schema: pa.Schema,
+    say: Callable[[str], None],
+) -> Iterator[pa.RecordBatch]:
+    table = canonical.KIND_TABLE[src.kind]
+    with tempfile.TemporaryDirectory(prefix="corpusmill-ingest-") as workdir:
+        for n, fr in enumerate(todo, 1):
+            say(f"{src.name}: [{n}/{len(todo)}] {fr.file}")
+            ctx = FileContext(src.name, fr.file, fr.sha256 or "", run_id, table)
+            checks: Counter[str] = Counter()
+            try:
+                batches, columns, rejects, encoding = _open(
+                    cfg, src, fr.file, sidecar, storage_options, Path(workdir)
+                )
+            except readers.ReaderError as e:
+                fr.status, fr.message = "failed", str(e)
+                q = _file_problem(ctx, "unreadable_file", None, str(e))
+                quarantine.append(q)
+                fr.rows_quarantined, fr.by_check = 1, {"unreadable_file": 1}
+                continue
+            fr.encoding = encoding
+            mapper = Mapper(cfg, src, ctx, columns)
+            missing = mapper.missing_columns()
+            if rejects.height:
+                q = _rejects_to_quarantine(ctx, rejects)
+                quarantine.append(q)
+                checks.update(q.get_column("check").to_list())
+                fr.units_in += _units(mapper, rejects.height, columns)
+                fr.rows_quarantined += q.height
+            for batch in batches:
+                if missing:
+                    q = _missing_columns(ctx, batch, missing, columns)
+                    quarantine.append(q)
+                    checks.update({"missing_column": q.height})
+                    fr.units_in += q.height
+                    fr.rows_quarantined += q.height
+                    continue
+                fr.units_in += _units(mapper, batch.height, columns)  # counted before mapping
+                good, bad = mapper.transform(batch)
+                fr.rows_kept += good.height
+                fr.rows_quarantined += bad.height
+                if bad.height:
+                    quarantine.append(bad)
+                    checks.update(bad.get_column("check").to_list())
+                if good.height:
+                    yield from good.to_arrow().cast(arrow_schema).to_batches()
+            if missing:
+                fr.message = (
+                    f"file lacks mapped column(s) {sorted(missing)}; it has {columns}"
+                )
+            fr.by_check = dict(checks)
+            aliases.append(mapper.tally.frame(src.name, fr.file))
+
+
+def _units(mapper: Mapper, rows: int, columns: list[str]) -> int:
+    """Rows of a wide or batch file count once per tag cell; other files once per row."""
+    if mapper.src.kind == "sensor" and mapper.src.shape in ("wide", "batch"):
+        spec = mapper.src.wide or mapper.src.batch
+        keys = {getattr(spec, a, None) for a in ("time_column", "batch_column", "offset_column")}
+        return rows * len(mapper._tag_columns(columns, {k for k in keys if k}))
+    return rows
+
+
+def _rejects_to_quarantine(ctx: FileContext, rejects: pl.DataFrame) -> pl.DataFrame:
+    return rejects.select(
+        pl.lit(ctx.source).alias("_source"),
+        pl.lit(ctx.file).alias("_file"),
+        pl.col("_row").cast(pl.Int64),
+        pl.lit(None, pl.String).alias("column"),
+        pl.col("raw_value").cast(pl.String),
+        pl.col("reason").cast(pl.String),
+        pl.col("check").cast(pl.String),
+        pl.lit(ctx.run_id).alias("_run_id"),
+        pl.lit(ctx.table).alias("table"),
+        pl.lit("ingest").alias("stage"),
+        pl.lit(ctx.sha256).alias("_file_sha256"),
+    )
+
+
+def _file_problem(ctx: FileContext, check: str, column: str | None, reason: str) -> pl.DataFrame:
+    return pl.DataFrame(
+        [{"_source": ctx.source, "_file": ctx.file, "_row": None, "column": column,
+          "raw_value": None, "reason": reason, "check": check, "_run_id": ctx.run_id,
+          "table": ctx.table, "stage": "ingest", "_file_sha256": ctx.sha256}],
+        schema=pl.Schema(canonical.QUARANTINE),
+    )  # fmt: skip
+
+
+def _missing_columns(
+    ctx: FileContext, batch: pl.DataFrame, missing: dict[str, str], columns: list[str]
+) -> pl.DataFrame:
+    col = sorted(missing)[0]
+    reason = (
+        f"file lacks mapped column '{col}' ({missing[col]}); schema drift? "
+        f"its columns are: {', '.join(columns)}"
+    )
+    return batch.select(
+        pl.lit(ctx.source).alias("_source"),
+        pl.lit(ctx.file).alias("_file"),
+        pl.col("_row").cast(pl.Int64),
+        pl.lit(col).alias("column"),
+        pl.lit(None, pl.String).alias("raw_value"),
+        pl.lit(reason).alias("reason"),
+        pl.lit("missing_column").alias("check"),
+        pl.lit(ctx.run_id).alias("_run_id"),
+        pl.lit(ctx.table).alias("table"),
+        pl.lit("ingest").alias("stage"),
+        pl.lit(ctx.sha256).alias("_file_sha256"),
+    )
+
+
+# -- opening a file by format -----------------------------------------------------------------
+
+
+def _open(
+    cfg: SourcesConfig,
+    src: Source,
+    file: str,
+    sidecar: tuple[pl.DataFrame, str] | None,
+    storage_options: dict | None,
+    workdir: Path,
+) -> tuple[Iterator[pl.DataFrame], list[str], pl.DataFrame, str | None]:
+    """(batches of delivered rows with _row, delivered columns, rejected rows, encoding)."""
+    no_rejects = pl.DataFrame(
+        schema={"_row": pl.Int64, "raw_value": pl.String, "reason": pl.String, "check": pl.String}
+    )
+    if src.format in DOCUMENT_FORMATS:
+        doc = readers.read_document(file, src.format, src.read, storage_options=storage_options)
+        name = file.rsplit("/", 1)[-1]
+        frame = pl.DataFrame(
+            {"file": [name], "title": [doc.title or Path(name).stem], "text": [doc.text],
+             "_row": [1]}, schema_overrides={"_row": pl.Int64},
+        )  # fmt: skip
+        return iter([_with_default_fields(frame, src, {"title": "title", "text": "text"})]), \
+            ["file", "title", "text"], no_rejects, doc.encoding  # fmt: skip
+    if src.format == "images":
+        assert sidecar is not None
+        return iter([_image_row(file, src, sidecar[0], storage_options)]), \
+            list(sidecar[0].columns), no_rejects, None  # fmt: skip
+    rr = readers.read_table(file, src.format, src.read, storage_options=storage_options,
+                            workdir=workdir)  # fmt: skip
+    joins = [_read_join(cfg, j, storage_options, workdir) for j in src.join]
+
+    def batches() -> Iterator[pl.DataFrame]:
+        for batch in rr.frame.collect_batches(chunk_size=BATCH_ROWS):
+            for spec, right in joins:
+                batch = _join(batch, spec, right)
+            yield batch
+
+    columns = list(rr.columns) + [c for _s, r in joins for c in r.columns]
+    return batches(), columns, rr.rejects, rr.encoding
+
+
+def _with_default_fields(frame: pl.DataFrame, src: Source, defaults: dict[str, str]):
+    # documents deliver "title" and "text"; a source may still map them elsewhere
+    for canon, col in defaults.items():
+        if canon not in src.fields and canon not in src.constants:
+            frame = frame.with_columns(pl.col(col).alias(f"__{canon}"))
+    return frame
+
+
+def _read_join(cfg: SourcesConfig, spec, storage_options, workdir):
+    path = spec.path if is_uri(spec.path) else str((cfg.base_dir / spec.path).resolve())
+    rr = readers.read_table(path, spec.format, spec.read, storage_options=storage_options,
+                            workdir=workdir)  # fmt: skip
+    right = rr.frame.drop("_row").collect()
+    keys = list(spec.on.values())
+    dup = right.filter(pl.struct(keys).is_duplicated())
+    if dup.height:
+        msg = f"join file {path}: key {keys} is not unique ({dup.height} rows share a key)"
+        raise IngestError(msg)
+    return spec, right.with_columns(
+        [pl.col(k).cast(pl.String).str.strip_chars() for k in keys]
+    ).with_columns(pl.lit(True).alias(f"__joined_{len(keys)}_{spec.path}"))
+
+
+def _join(batch: pl.DataFrame, spec, right: pl.DataFrame) -> pl.DataFrame:
+    left_keys = list(spec.on)
+    tmp = [f"__key{i}" for i in range(len(left_keys))]
+    batch = batch.with_columns(
+        [pl.col(k).cast(pl.String).str.strip_chars().alias(t) for k, t in zip(left_keys, tmp)]
+    )
+    return batch.join(right, left_on=tmp, right_on=list(spec.on.values()), how="left",
+                      coalesce=True, maintain_order="left").drop(tmp)  # fmt: skip
+
+
+def _read_sidecar(
+    cfg: SourcesConfig, src: Source, storage_options: dict | None
+) -> tuple[pl.DataFrame, str]:
+    assert src.sidecar is not None
+    sc = src.sidecar
+    path = sc.path if is_uri(sc.path) else str((cfg.base_dir / sc.path).resolve())
+    rr = readers.read_table(path, sc.format, sc.read, storage_options=storage_options)
+    frame = rr.frame.collect()
+    if sc.file_column not in frame.columns:
+        msg = f"source {src.name!r}: sidecar {path} has no column {sc.file_column!r}"
+        raise IngestError(msg)
+    return frame, readers.sha256_file(path, storage_options=storage_options)
+
+
+def _image_row(
+    file: str, src: Source, sidecar: pl.DataFrame, storage_options: dict | None
+) -> pl.DataFrame:
+    import hashlib
+
+    from PIL import Image
+
+    assert src.sidecar is not None
+    with _fs(file, storage_options).open(file, "rb") if is_uri(file) else open(file, "rb") as fh:
+        content = fh.read()
+    name = file.rsplit("/", 1)[-1]
+    try:
+        with Image.open(io.BytesIO(content)) as im:
+            width, height, fmt = im.width, im.height, (im.format or "").lower()
+            im.verify()
+    except Exception as e:  # noqa: BLE001 - Pillow raises many types for a bad image
+        raise readers.ReaderError(f"{file}: not a readable image ({e})") from None
+    labels = sidecar.filter(pl.col(src.sidecar.file_column).cast(pl.String) == name).head(1)
+    if labels.height == 0:
+        labels = pl.DataFrame(schema=sidecar.schema).clear(1)
+    return labels.with_columns(
+        pl.lit(1, pl.Int64).alias("_row"),
+        pl.lit(name).alias("__image_id") if "image_id" not in src.fields else pl.lit(None),
+        pl.lit(content, pl.Binary).alias("__content"),
+        pl.lit(hashlib.sha256(content).hexdigest()).alias("__sha256"),
+        pl.lit(len(content), pl.Int64).alias("__size_bytes"),
+        pl.lit(width, pl.Int64).alias("__width"),
+        pl.lit(height, pl.Int64).alias("__height"),
+        pl.lit(fmt).alias("__image_format"),
+    ).drop("literal", strict=False)
+
+
+def orphan_sidecar_rows(src: Source, sidecar: pl.DataFrame, files: list[str]) -> pl.DataFrame:
+    """Sidecar rows naming an image that is not there."""
+    assert src.sidecar is not None
+    names = {f.rsplit("/", 1)[-1] for f in files}
+    col = pl.col(src.sidecar.file_column).cast(pl.String)
+    return sidecar.filter(~col.is_in(sorted(names)))
+
+
+def conservation(lake_root: Path, source: str) -> dict[str, int]:
+    """Units the readers delivered (from the ledger) against rows actually committed to the lake.
+
+    For every source, ``units_in == rows_kept + rows_quarantined`` must hold; a mismatch means rows
+    were lost or duplicated between reading and writing.
+    """
+    ledger = lake.read(ledger_path(lake_root, source), schema=LEDGER_SCHEMA)
+    units_in = int(ledger.filter(pl.col("status") != "duplicate")["units_in"].sum() or 0)
+    failed = int(ledger.filter(pl.col("status") == "failed").height)
+
+    def count(path: Path) -> int:
+        return lake.scan(path).select(pl.len()).collect().item() if lake.exists(path) else 0
+
+    return {
+        "units_in": units_in + failed,  # an unreadable file is one quarantine row
+        "rows_kept": count(staged_path(lake_root, source)),
+        "rows_quarantined": count(quarantine_path(lake_root, "ingest", source)),
+    }
+
+
+def result_dict(r: SourceResult) -> dict[str, Any]:
+    return {**r.summary(), "files_detail": [asdict(f) for f in r.files]}
+
+
+def matches(path: str, pattern: str) -> bool:
+    return fnmatch.fnmatch(path, pattern)

@@ -1,0 +1,186 @@
+"""The ``corpusmill`` command line: generate, run, query, demo, dev, status.
+
+Every command takes ``--home DIR`` (default ``$CORPUSMILL_HOME``, then ``./.corpusmill``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+HOME_OPTION = click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="corpusmill home (Dagster instance, lake, catalog). "
+    "Default: $CORPUSMILL_HOME, then ./.corpusmill",
+)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _home(home: Path | None):
+    from corpusmill.home import activate
+
+    return activate(home)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="corpusmill")
+def main() -> None:
+    """corpusmill: fragmented factory data in, validated and versioned training corpora out."""
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="folder to write the sample factory into")  # fmt: skip
+@click.option("--scale", type=click.IntRange(min=1), default=1, show_default=True,
+              help="size multiplier (rows grow linearly)")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="random seed")
+@HOME_OPTION
+def generate(out: Path, scale: int, seed: int, home: Path | None) -> None:
+    """Write a seeded sample factory (fragmented on purpose) with its sources.yaml and ground truth."""
+    from corpusmill.generate import generate as gen
+
+    _home(home)
+    con = _console()
+    with con.status("generating the sample factory") as status:
+        truth = gen(out, scale=scale, seed=seed, progress=lambda m: status.update(m))
+    n = sum(s["units_in"] for s in truth["sources"].values())
+    con.print(f"[green]wrote[/] {out}/sources.yaml: {len(truth['sources'])} sources, "
+              f"{n:,} rows/cells, defects listed in {out}/ground_truth.json")  # fmt: skip
+
+
+@main.command()
+@click.option("--sources", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="the sources.yaml describing your exports")  # fmt: skip
+@HOME_OPTION
+@click.option("--engine", type=click.Choice(["fast", "gx"]), default="fast", show_default=True,
+              help="quality engine: Polars (fast) or Great Expectations' pandas engine")  # fmt: skip
+@click.option("--summary/--no-summary", default=True, show_default=True)
+def run(sources: Path, home: Path | None, engine: str, summary: bool) -> None:
+    """Materialize the whole asset graph for a sources file into the home."""
+    h = _home(home)
+    _run(sources, h, engine)
+    if summary:
+        from pipelines.summary import print_summary
+
+        print_summary(h)
+
+
+def _run(sources: Path, h, engine: str) -> None:
+    from corpusmill.config import ConfigError
+    from pipelines.runner import RunFailed, run_pipeline
+
+    con = _console()
+    try:
+        with con.status("starting") as status:
+            def say(msg: str) -> None:
+                con.print(f"[dim]›[/] {msg}")
+                status.update(msg)
+
+            report = run_pipeline(sources, h, engine=engine, progress=say)
+    except ConfigError as e:
+        con.print(f"[red]error:[/] {e}")
+        sys.exit(2)
+    except RunFailed as e:
+        con.print(f"[red]run failed:[/] {e}")
+        sys.exit(1)
+    con.print(f"[green]done[/] in {report.seconds:.1f}s: {len(report.run_ids)} Dagster runs "
+              f"in {h.dagster}")  # fmt: skip
+    for c in report.failed_checks:
+        con.print(f"[yellow]check failed:[/] {c}")
+
+
+@main.command()
+@click.argument("sql")
+@HOME_OPTION
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)  # fmt: skip
+@click.option("--limit", type=int, default=200, show_default=True,
+              help="rows to print in table format (csv/json print all)")  # fmt: skip
+def query(sql: str, home: Path | None, fmt: str, limit: int) -> None:
+    """Run read-only SQL over the DuckDB catalog (every table, corpus version and plan is a view)."""
+    import duckdb
+
+    from corpusmill import catalog
+
+    h = _home(home)
+    try:
+        df = catalog.query(h, sql)
+    except duckdb.Error as e:
+        _console().print(f"[red]query failed:[/] {e}")
+        sys.exit(1)
+    if fmt == "csv":
+        click.echo(df.write_csv(), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps(df.to_dicts(), default=str, ensure_ascii=False, indent=1))
+    else:
+        from pipelines.summary import rich_table
+
+        from rich.console import Console
+
+        Console().print(rich_table(df, limit=limit))
+        if df.height > limit:
+            _console().print(f"[dim]{df.height - limit} more rows (use --limit or --format csv)")
+
+
+@main.command()
+@HOME_OPTION
+@click.option("--scale", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--engine", type=click.Choice(["fast", "gx"]), default="fast", show_default=True)
+def demo(home: Path | None, scale: int, seed: int, engine: str) -> None:
+    """Generate the sample factory into the home, run every asset, and print a summary."""
+    from corpusmill.generate import generate as gen
+    from pipelines.definitions import SAMPLE_DIR
+    from pipelines.summary import print_summary
+
+    h = _home(home)
+    con = _console()
+    out = h.root / SAMPLE_DIR
+    with con.status("generating the sample factory"):
+        gen(out, scale=scale, seed=seed)
+    con.print(f"[dim]›[/] sample factory in {out}")
+    _run(out / "sources.yaml", h, engine)
+    print_summary(h)
+    con.print(f"\nNext: [bold]make dev[/] (Dagster UI on this home), or "
+              f"[bold]corpusmill query --home {h.root} \"select * from corpus_versions\"[/]")  # fmt: skip
+
+
+@main.command()
+@HOME_OPTION
+@click.option("--port", type=int, default=3000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def dev(home: Path | None, port: int, host: str) -> None:
+    """Start the Dagster UI (dagster dev) against the home."""
+    h = _home(home)
+    exe = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
+    workspace = Path("workspace.yaml")
+    target = ["-w", str(workspace)] if workspace.exists() else ["-m", "pipelines.definitions"]
+    env = dict(os.environ, CORPUSMILL_HOME=str(h.root), DAGSTER_HOME=str(h.dagster))
+    os.execvpe(exe, [exe, "dev", *target, "-h", host, "-p", str(port)], env)
+
+
+@main.command()
+@HOME_OPTION
+def status(home: Path | None) -> None:
+    """Show the home: the sources file served, files ingested per source, corpus versions."""
+    from pipelines.summary import print_summary
+
+    h = _home(home)
+    _console().print(f"home {h.root}; sources {h.sources_file or '(none yet)'}")
+    print_summary(h)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
