@@ -32,7 +32,16 @@ def ephemeral_context() -> Any:
     """One in-memory context per process (no files anywhere), reused by every GX run."""
     with _lock:
         gx = gx_module()
-        return _quiet(gx.get_context(mode="ephemeral"))
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+        )
+
+        # No temporary docs site: nothing of the ephemeral context ever touches the disk.
+        config = DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
+        )
+        return _quiet(gx.get_context(mode="ephemeral", project_config=config))
 
 
 def file_context(root: Path) -> Any:

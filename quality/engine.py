@@ -214,8 +214,9 @@ def _run_fast(
 
     for i, s, p in aggs:
         observed = p.constant if p.observed is None else stats[f"o{i}"]
+        shown = None if s.type == "ExpectColumnToExist" else observed  # GX reports nothing
         outcomes[i] = _outcome(s, "fast", success=fast.agg_success(s, observed),
-                               observed_value=observed)  # fmt: skip
+                               observed_value=shown)  # fmt: skip
     for i, s, p in maps:
         mask = mask_df.get_column(f"b{i}")
         masks[i] = mask
@@ -280,8 +281,10 @@ def _run_gx(
     )
     outcomes: dict[int, ExpectationOutcome] = {}
     indices: dict[int, list[int]] = {}
-    # GX keeps suite order in its results; match by position.
-    for (i, s), r in zip(specs, res.results, strict=True):
+    # GX does not keep suite order in its results: match them by the name in their meta.
+    by_name = {r.expectation_config.meta.get("name"): r for r in res.results}
+    for i, s in specs:
+        r = by_name[s.name]
         rr = r.result or {}
         exc = r.exception_info or {}
         if isinstance(exc, dict) and "raised_exception" not in exc and exc:
