@@ -1,0 +1,198 @@
+"""Timestamps to UTC: format inference, DST-aware localisation and per-row problem checks.
+
+Everything is a polars expression (vectorised); DST rules come from polars' time-zone database
+through ``dt.replace_time_zone``, not from hand-written tables.
+
+Inputs may be text (parsed with ``fmt``, or with every format in :data:`FORMATS` when ``fmt`` is
+None: the first that parses a value wins), naive datetimes (localised in ``timezone``), aware
+datetimes (converted to UTC), or integer/float epoch numbers (seconds, milliseconds or
+microseconds, told apart by magnitude). Pass the column's ``dtype`` when it is not ``pl.String``.
+
+Policies (``TimeSpec``):
+``ambiguous``: ``earliest`` | ``latest`` pick one of the two instants of a repeated local time
+(DST fall-back); ``quarantine`` gives null and the check ``ambiguous_local_time``.
+``nonexistent``: ``shift_forward`` reads a local time inside a DST gap with the offset in force
+before the gap, which moves it forward by the gap's length (02:30 in a 1-hour gap -> 03:30 local),
+like ``java.time``; ``quarantine`` gives null and the check ``nonexistent_local_time``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import polars as pl
+
+__all__ = [
+    "FORMATS",
+    "TIME_CHECKS",
+    "infer_format",
+    "parse_local_to_utc",
+    "time_check",
+]
+
+UTC = pl.Datetime("us", "UTC")
+
+#: Naive formats tried when none is declared (``%.f``: optional fractional seconds).
+NAIVE_FORMATS: tuple[str, ...] = (
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y/%m/%d %H:%M:%S%.f",
+    "%d.%m.%Y %H:%M:%S%.f",
+    "%m/%d/%Y %H:%M:%S%.f",
+    "%m/%d/%Y %H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M",
+    "%d.%m.%Y %H:%M",
+    "%Y-%m-%d",
+)
+#: Formats carrying their own offset (``%#z`` accepts ``Z``, ``+08:00`` and ``+0800``).
+AWARE_FORMATS: tuple[str, ...] = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
+FORMATS: tuple[str, ...] = AWARE_FORMATS + NAIVE_FORMATS
+
+#: The check names :func:`time_check` gives.
+TIME_CHECKS = ("bad_timestamp", "nonexistent_local_time", "ambiguous_local_time")
+
+Ambiguous = Literal["earliest", "latest", "quarantine"]
+Nonexistent = Literal["shift_forward", "quarantine"]
+
+
+def _is_aware(fmt: str) -> bool:
+    return "%z" in fmt or "%#z" in fmt or "%:z" in fmt or fmt.endswith("Z")
+
+
+def infer_format(values: pl.Series, *, sample: int = 1000) -> str | None:
+    """The format in :data:`FORMATS` that parses the most of a sample of ``values`` (or None).
+
+    Ties go to the earlier format in the list (so day-first vs month-first ambiguity resolves to
+    the listed order; declare ``time.format`` when it matters).
+    """
+    s = values.drop_nulls()
+    s = s.head(sample) if s.len() <= sample else s.sample(sample, seed=0)
+    if s.is_empty() or s.dtype != pl.String:
+        return None
+    s = s.str.strip_chars()
+    best, hits = None, 0
+    for fmt in FORMATS:
+        n = s.str.to_datetime(fmt, strict=False, time_unit="us").is_not_null().sum()
+        if n > hits:
+            best, hits = fmt, n
+    return best
+
+
+def _as_expr(col: pl.Expr | str) -> pl.Expr:
+    return pl.col(col) if isinstance(col, str) else col
+
+
+def _naive_and_aware(
+    col: pl.Expr, fmt: str | None, dtype: pl.DataType
+) -> tuple[pl.Expr | None, pl.Expr | None]:
+    """(naive local datetime, UTC datetime) expressions; either may be None."""
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None:
+            return None, col.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+        return col.dt.cast_time_unit("us"), None
+    if isinstance(dtype, pl.Date):
+        return col.cast(pl.Datetime("us")), None
+    if dtype.is_numeric():
+        x = col.cast(pl.Float64)
+        us = (
+            pl.when(x.abs() < 1e11).then(x * 1e6)
+            .when(x.abs() < 1e14).then(x * 1e3)
+            .otherwise(x)
+        ).round(0).cast(pl.Int64)  # fmt: skip
+        return None, pl.from_epoch(us, time_unit="us").dt.replace_time_zone("UTC")
+    s = col.cast(pl.String).str.strip_chars()
+    fmts = (fmt,) if fmt else FORMATS
+    naive = [s.str.to_datetime(f, strict=False, time_unit="us") for f in fmts if not _is_aware(f)]
+    aware = [
+        s.str.to_datetime(f, strict=False, time_unit="us").dt.convert_time_zone("UTC")
+        for f in fmts
+        if _is_aware(f)
+    ]
+    return (
+        pl.coalesce(naive) if naive else None,
+        pl.coalesce(aware) if aware else None,
+    )
+
+
+def _localise(naive: pl.Expr, tz: str, how: str) -> pl.Expr:
+    return naive.dt.replace_time_zone(tz, ambiguous=how, non_existent="null").dt.convert_time_zone(
+        "UTC"
+    )
+
+
+def _shifted(naive: pl.Expr, tz: str) -> pl.Expr:
+    """A local time in a DST gap read with the UTC offset in force just before the gap."""
+    before = naive - pl.duration(hours=6)
+    before_utc = _localise(before, tz, "earliest")
+    offset = before - before_utc.dt.replace_time_zone(None)
+    return (naive - offset).dt.replace_time_zone("UTC")
+
+
+def parse_local_to_utc(
+    col: pl.Expr | str,
+    *,
+    timezone: str,
+    fmt: str | None = None,
+    ambiguous: Ambiguous = "earliest",
+    nonexistent: Nonexistent = "quarantine",
+    dtype: pl.DataType | None = None,
+) -> pl.Expr:
+    """``col`` as ``Datetime("us", "UTC")``; null where unparseable or quarantined by a policy.
+
+    Naive values (text without an offset, naive datetimes) are local times in ``timezone``; values
+    with an offset, aware datetimes and epoch numbers are absolute.
+    """
+    e = _as_expr(col)
+    naive, aware = _naive_and_aware(e, fmt, dtype or pl.String())
+    out: pl.Expr | None = None
+    if naive is not None:
+        how = "null" if ambiguous == "quarantine" else ambiguous
+        local = _localise(naive, timezone, how)
+        if nonexistent == "shift_forward":
+            gap = naive.is_not_null() & _localise(naive, timezone, "earliest").is_null()
+            local = pl.when(gap).then(_shifted(naive, timezone)).otherwise(local)
+        out = local
+    if aware is not None:
+        out = aware if out is None else pl.coalesce(aware, out)
+    assert out is not None
+    return out.cast(UTC)
+
+
+def time_check(
+    col: pl.Expr | str,
+    *,
+    timezone: str,
+    fmt: str | None = None,
+    ambiguous: Ambiguous = "earliest",
+    nonexistent: Nonexistent = "quarantine",
+    dtype: pl.DataType | None = None,
+) -> pl.Expr:
+    """Per row, why the timestamp is unusable, or null when it is fine (or missing).
+
+    ``"bad_timestamp"`` (present but unparseable), ``"nonexistent_local_time"`` (in a DST gap,
+    policy quarantine) or ``"ambiguous_local_time"`` (repeated local time, policy quarantine).
+    Rows with a non-null check are exactly the non-null inputs that :func:`parse_local_to_utc`
+    turns into null.
+    """
+    e = _as_expr(col)
+    dtype = dtype or pl.String()
+    naive, aware = _naive_and_aware(e, fmt, dtype)
+    present = e.is_not_null()
+    if dtype == pl.String:
+        present = present & (e.str.strip_chars().str.len_chars() > 0)
+    parsed = pl.lit(False)
+    if naive is not None:
+        parsed = parsed | naive.is_not_null()
+    if aware is not None:
+        parsed = parsed | aware.is_not_null()
+    expr = pl.when(present & ~parsed).then(pl.lit("bad_timestamp"))
+    if naive is not None:
+        is_naive = naive.is_not_null() & (aware.is_null() if aware is not None else pl.lit(True))
+        earliest = _localise(naive, timezone, "earliest")
+        latest = _localise(naive, timezone, "latest")
+        if nonexistent == "quarantine":
+            expr = expr.when(is_naive & earliest.is_null()).then(pl.lit("nonexistent_local_time"))
+        if ambiguous == "quarantine":
+            expr = expr.when(is_naive & (earliest != latest)).then(pl.lit("ambiguous_local_time"))
+    return expr.otherwise(pl.lit(None, dtype=pl.String()))
