@@ -1,0 +1,331 @@
+"""``build_text_corpus``: documents and maintenance records -> one cleaned, deduplicated text corpus.
+
+Steps, in order (each drop carries a reason and lands in ``excluded``; stats are collected as the
+frame flows through):
+
+1. gather   documents and maintenance records (text = description + action) with stable doc ids
+2. clean    NFKC, control characters, whitespace, Markdown/HTML noise   (:mod:`corpusmill.text.clean`)
+3. filter   ``min_chars``: "empty" / "too_short"
+4. language zh / en / mixed / und / ...                                 (:mod:`corpusmill.text.language`)
+5. redact   e-mail, phone, ID card, names after cues                    (:mod:`corpusmill.text.pii`)
+6. exact    sha256 of the text: "exact_duplicate of <doc_id>"
+7. near     MinHash LSH: "near_duplicate of <doc_id> (jaccard~0.87)"
+8. tokens   estimated token counts                                      (:mod:`corpusmill.text.tokens`)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from corpusmill.canonical import conform
+from corpusmill.text.clean import clean_expr
+from corpusmill.text.dedup import exact_duplicate_of, near_duplicates, sha256_series
+from corpusmill.text.language import tag_language
+from corpusmill.text.pii import PII_KINDS, count_columns, pii_total_expr, redact_pii
+from corpusmill.text.tokens import count_tokens_expr
+
+#: Output schema of ``TextCorpusResult.corpus``.
+TEXT_CORPUS_SCHEMA = pl.Schema(
+    {
+        "doc_id": pl.String(),
+        "source_table": pl.String(),
+        "source_id": pl.String(),
+        "doc_type": pl.String(),
+        "language": pl.String(),
+        "text": pl.String(),
+        "n_chars": pl.Int64(),
+        "n_tokens": pl.Int64(),
+        "sha256": pl.String(),
+        "near_dup_cluster": pl.String(),
+        "pii_redactions": pl.Int64(),
+        "equipment_id": pl.String(),
+        "_source": pl.String(),
+        "_file": pl.String(),
+        "_row": pl.Int64(),
+    }
+)
+
+#: Output schema of ``TextCorpusResult.excluded``.
+TEXT_EXCLUDED_SCHEMA = pl.Schema(
+    {
+        "doc_id": pl.String(),
+        "source_table": pl.String(),
+        "source_id": pl.String(),
+        "reason": pl.String(),
+        "check": pl.String(),
+        "_source": pl.String(),
+        "_file": pl.String(),
+        "_row": pl.Int64(),
+    }
+)
+
+#: doc_type given to maintenance records turned into documents.
+MAINTENANCE_DOC_TYPE = "maintenance_record"
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """Options of :func:`build_text_corpus` (they go into the corpus manifest's config hash)."""
+
+    min_chars: int = 20
+    near_dup_threshold: float = 0.8  # Jaccard estimate via MinHash LSH
+    num_perm: int = 128
+    shingle: int = 5  # character n-grams (works for Chinese and English alike)
+    seed: int = 1
+    redact: bool = True
+
+
+@dataclass
+class TextCorpusResult:
+    """The corpus, the excluded documents with their reasons, and per-step statistics."""
+
+    corpus: pl.DataFrame
+    excluded: pl.DataFrame
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _with_doc_ids(df: pl.DataFrame, table: str) -> pl.DataFrame:
+    """``doc_id = "<table>:<source_id>"``; a source id seen twice gets "#2", "#3" in provenance order.
+
+    A null source id falls back to ``@<_source>:<_row>``, so every row keeps a stable id.
+    """
+    fallback = pl.concat_str(
+        [pl.lit("@"), pl.col("_source").fill_null(""), pl.lit(":"), pl.col("_row").cast(pl.String)],
+        ignore_nulls=True,
+    )
+    base = pl.concat_str([pl.lit(f"{table}:"), pl.coalesce(pl.col("source_id"), fallback)])
+    df = df.with_columns(base.alias("doc_id")).sort(
+        ["doc_id", "_source", "_file", "_row", "raw_text"], nulls_last=True, maintain_order=True
+    )
+    nth = pl.int_range(pl.len()).over("doc_id")
+    return df.with_columns(
+        pl.when(nth == 0)
+        .then(pl.col("doc_id"))
+        .otherwise(pl.concat_str([pl.col("doc_id"), pl.lit("#"), (nth + 1).cast(pl.String)]))
+        .alias("doc_id")
+    )
+
+
+def gather_documents(documents: pl.DataFrame, maintenance: pl.DataFrame) -> pl.DataFrame:
+    """One frame of raw documents from both canonical tables, with stable doc ids."""
+    prov = [pl.col("_source"), pl.col("_file"), pl.col("_row")]
+    docs = conform(documents, "documents").select(
+        pl.lit("documents").alias("source_table"),
+        pl.col("doc_id").alias("source_id"),
+        pl.col("doc_type"),
+        pl.col("language").alias("language_hint"),
+        pl.col("text").alias("raw_text"),
+        pl.col("equipment_id"),
+        *prov,
+    )
+    maint = conform(maintenance, "maintenance_records").select(
+        pl.lit("maintenance_records").alias("source_table"),
+        pl.col("record_id").alias("source_id"),
+        pl.lit(MAINTENANCE_DOC_TYPE).alias("doc_type"),
+        pl.lit(None, dtype=pl.String).alias("language_hint"),
+        pl.concat_str(
+            [pl.col("text"), pl.col("action")], separator="\n\n", ignore_nulls=True
+        ).alias("raw_text"),
+        pl.col("equipment_id"),
+        *prov,
+    )
+    return pl.concat(
+        [_with_doc_ids(docs, "documents"), _with_doc_ids(maint, "maintenance_records")],
+        how="vertical",
+    ).sort("doc_id")
+
+
+def clean(df: pl.DataFrame) -> pl.DataFrame:
+    """Step: clean ``raw_text`` into ``text`` and measure it."""
+    return df.with_columns(clean_expr("raw_text").alias("text")).with_columns(
+        pl.col("text").str.len_chars().cast(pl.Int64).alias("n_chars")
+    )
+
+
+def min_chars_reason(*, min_chars: int) -> pl.Expr:
+    """Filter: "empty" for no text left after cleaning, "too_short" below ``min_chars``, else null."""
+    return (
+        pl.when(pl.col("n_chars") == 0)
+        .then(pl.lit("empty"))
+        .when(pl.col("n_chars") < min_chars)
+        .then(pl.lit("too_short"))
+        .otherwise(pl.lit(None, dtype=pl.String))
+    )
+
+
+def _excluded(df: pl.DataFrame, reason: pl.Expr, check: str) -> pl.DataFrame:
+    return df.select(
+        "doc_id",
+        "source_table",
+        "source_id",
+        reason.alias("reason"),
+        pl.lit(check).alias("check"),
+        "_source",
+        "_file",
+        "_row",
+    )
+
+
+def _split(df: pl.DataFrame, reason: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:
+    flagged = df.with_columns(reason.alias("_reason"))
+    dropped = flagged.filter(pl.col("_reason").is_not_null())
+    kept = flagged.filter(pl.col("_reason").is_null()).drop("_reason")
+    return kept, dropped
+
+
+def _step_stats(n_in: int, kept: pl.DataFrame, dropped: dict[str, int]) -> dict[str, Any]:
+    return {"in": n_in, "kept": kept.height, "dropped": dropped}
+
+
+def build_text_corpus(
+    documents: pl.DataFrame,
+    maintenance: pl.DataFrame,
+    *,
+    config: TextConfig = TextConfig(),
+) -> TextCorpusResult:
+    """Build the text corpus from canonical ``documents`` and ``maintenance_records``.
+
+    Parameters
+    ----------
+    documents, maintenance
+        Frames with the canonical schemas (missing columns are treated as null).
+    config
+        Thresholds and switches; see :class:`TextConfig`.
+
+    Returns
+    -------
+    TextCorpusResult
+        ``corpus`` (:data:`TEXT_CORPUS_SCHEMA`, sorted by doc_id), ``excluded``
+        (:data:`TEXT_EXCLUDED_SCHEMA`, sorted by doc_id) and ``stats``. The same inputs and config
+        give identical frames.
+    """
+    if config.min_chars < 0 or not 0.0 < config.near_dup_threshold <= 1.0 or config.shingle < 1:
+        msg = (
+            f"invalid TextConfig {config}: need min_chars >= 0, 0 < near_dup_threshold <= 1 and "
+            "shingle >= 1"
+        )
+        raise ValueError(msg)
+
+    stats: dict[str, Any] = {"steps": {}}
+    excluded: list[pl.DataFrame] = []
+
+    # 1. gather
+    df = gather_documents(documents, maintenance)
+    stats["in"] = df.height
+    stats["in_by_table"] = {
+        "documents": documents.height,
+        "maintenance_records": maintenance.height,
+    }
+
+    # 2-3. clean, then drop empty and too-short documents
+    df = clean(df)
+    n_in = df.height
+    df, dropped = _split(df, min_chars_reason(min_chars=config.min_chars))
+    excluded.append(_excluded(dropped, pl.col("_reason"), "min_chars"))
+    counts = dict(dropped.group_by("_reason").len().sort("_reason").iter_rows())
+    stats["steps"]["min_chars"] = _step_stats(
+        n_in, df, {"empty": counts.get("empty", 0), "too_short": counts.get("too_short", 0)}
+    )
+
+    # 4. language
+    df = df.with_columns(tag_language(df.get_column("text"), df.get_column("language_hint")))
+
+    # 5. PII redaction
+    kind_cols = count_columns()
+    if config.redact:
+        df = redact_pii(df, "text")
+    else:
+        df = df.with_columns([pl.lit(0, dtype=pl.Int64).alias(c) for c in kind_cols.values()])
+    stats["steps"]["pii"] = {
+        "in": df.height,
+        "redactions": {kind: int(df.get_column(kind_cols[kind]).sum()) for kind in PII_KINDS},
+        "docs_with_pii": int(df.select((pii_total_expr() > 0).sum()).item()),
+    }
+    df = df.with_columns(
+        pii_total_expr().alias("pii_redactions"),
+        pl.col("text").str.len_chars().cast(pl.Int64).alias("n_chars"),
+    )
+
+    # 6. exact duplicates: sha256 of the text as written to the corpus
+    df = df.with_columns(sha256_series(df.get_column("text")))
+    n_in = df.height
+    df = df.with_columns(exact_duplicate_of(df))
+    df, dropped = _split(df, pl.col("duplicate_of"))
+    excluded.append(
+        _excluded(
+            dropped,
+            pl.concat_str([pl.lit("exact_duplicate of "), pl.col("duplicate_of")]),
+            "exact_dedup",
+        )
+    )
+    df = df.drop("duplicate_of")
+    stats["steps"]["exact_dedup"] = _step_stats(n_in, df, {"exact_duplicate": dropped.height})
+
+    # 7. near duplicates
+    n_in = df.height
+    near = near_duplicates(
+        df.get_column("doc_id").to_list(),
+        df.get_column("text").to_list(),
+        threshold=config.near_dup_threshold,
+        num_perm=config.num_perm,
+        shingle=config.shingle,
+        seed=config.seed,
+    )
+    near_df = pl.DataFrame(
+        {
+            "doc_id": list(near),
+            "_near_reason": [
+                f"near_duplicate of {rep} (jaccard~{j:.2f})" for rep, j in near.values()
+            ],
+        },
+        schema={"doc_id": pl.String, "_near_reason": pl.String},
+    )
+    df = df.join(near_df, on="doc_id", how="left", maintain_order="left")
+    df, dropped = _split(df, pl.col("_near_reason"))
+    excluded.append(_excluded(dropped, pl.col("_reason"), "near_dedup"))
+    df = df.drop("_near_reason").with_columns(pl.col("doc_id").alias("near_dup_cluster"))
+    stats["steps"]["near_dedup"] = _step_stats(n_in, df, {"near_duplicate": dropped.height})
+    stats["steps"]["near_dedup"]["clusters_with_duplicates"] = len(
+        {rep for rep, _ in near.values()}
+    )
+
+    # 8. tokens
+    df = df.with_columns(count_tokens_expr("text").alias("n_tokens"))
+
+    corpus = df.select(list(TEXT_CORPUS_SCHEMA)).cast(dict(TEXT_CORPUS_SCHEMA)).sort("doc_id")
+    excl = (
+        pl.concat(excluded, how="vertical").cast(dict(TEXT_EXCLUDED_SCHEMA)).sort("doc_id")
+        if excluded
+        else pl.DataFrame(schema=TEXT_EXCLUDED_SCHEMA)
+    )
+
+    stats["kept"] = corpus.height
+    stats["dropped"] = {
+        reason: n
+        for step in stats["steps"].values()
+        for reason, n in step.get("dropped", {}).items()
+    }
+    stats["pii_redactions"] = stats["steps"]["pii"]["redactions"]
+    stats["chars_total"] = int(corpus.get_column("n_chars").sum())
+    stats["tokens_total"] = int(corpus.get_column("n_tokens").sum())
+    by_lang = (
+        corpus.group_by("language")
+        .agg(pl.len().alias("docs"), pl.col("n_tokens").sum().alias("tokens"))
+        .sort("language")
+    )
+    stats["languages"] = {
+        row["language"]: {"docs": int(row["docs"]), "tokens": int(row["tokens"])}
+        for row in by_lang.iter_rows(named=True)
+    }
+    stats["config"] = {
+        "min_chars": config.min_chars,
+        "near_dup_threshold": config.near_dup_threshold,
+        "num_perm": config.num_perm,
+        "shingle": config.shingle,
+        "seed": config.seed,
+        "redact": config.redact,
+    }
+    return TextCorpusResult(corpus=corpus, excluded=excl, stats=stats)
