@@ -11,9 +11,10 @@ import hashlib
 import numpy as np
 import polars as pl
 
-#: The LSH index is built below the requested threshold (by LSH_MARGIN, and at most at
-#: LSH_MAX_THRESHOLD, above which datasketch cannot form two bands), so that pairs just above the
-#: threshold are rarely missed; every candidate is then checked against the real threshold.
+#: The LSH index is built below the requested threshold (by LSH_MARGIN, from at most
+#: LSH_MAX_THRESHOLD: near 1.0 datasketch's optimal banding has too few bands, e.g. 2 at 0.97 with
+#: 128 permutations, and fails above ~0.98), so that pairs just above the threshold are rarely
+#: missed; every candidate is then checked against the real threshold.
 LSH_MARGIN = 0.1
 LSH_MAX_THRESHOLD = 0.9
 LSH_MIN_THRESHOLD = 0.05
