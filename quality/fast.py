@@ -243,8 +243,14 @@ def plan(spec: ExpectationSpec, schema: pl.Schema) -> MapPlan | AggPlan | None:
         if isinstance(dtype, (pl.List, pl.Struct, pl.Array, pl.Object)):
             return None
         key = x.fill_nan(None) if _is_float(dtype) else x
-        dup = key.is_duplicated() if domain is None else pl.struct(
-            [keep.alias("__keep"), key]).is_duplicated()  # fmt: skip
+        if domain is None:
+            # Sort-based: a sorted copy of one column and a set of the duplicated values costs
+            # far less memory than the row-sized hash table of is_duplicated().
+            srt = key.sort()
+            dup_values = srt.filter(srt == srt.shift(1)).unique()
+            dup = key.is_in(dup_values.implode()).fill_null(False)
+        else:
+            dup = pl.struct([keep.alias("__keep"), key]).is_duplicated()
         return MapPlan(domain, _and(domain, miss), keep & dup, [col])
 
     if t == "ExpectColumnValueLengthsToBeBetween":

@@ -49,7 +49,7 @@ def edge_frame(n: int = 240, seed: int = 7) -> pl.DataFrame:
                 "tb": pick([None, t0, t0 + dt.timedelta(seconds=1)]),
                 "k1": pick([None, "a", "b"]),
                 "k2": pick([None, 1.0, nan, 2.0]),
-                "uid": pick([None, nan] + [float(j) for j in range(200)]) if i % 5 else float(i),
+                "uid": pick([None, nan, -0.0, 0.0] + [float(j) for j in range(200)]) if i % 5 else float(i),
                 "sid": pick([None, ""]) if i % 7 == 0 else f"id-{rnd.randrange(400)}",
                 "hex": pick([None, "0" * 64, "A" * 64, "g" * 64, "ab" * 32, "ab" * 31, ""]),
             }

@@ -1,0 +1,1 @@
+"""Benchmarks: each module prints `bench: <name> <value>` lines."""
