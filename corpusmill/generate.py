@@ -24,12 +24,21 @@ quality):
   ``expect_column_values_to_be_between`` (a temperature or pressure outside the physical range
   after conversion to SI: K in [173.15, 1273.15], Pa in [0, 1e8]).
 
+``quality_lab`` has ``QUALITY_BLANKS`` blank measurements per unit of scale; the quality suite
+only warns about them, so they are kept, not quarantined.
+
 ``wide_historian`` counts in cells: a non-numeric or out-of-range cell is one unit, a row with a bad
-timestamp, a ragged row or a duplicate row is all of its tag cells. Duplicate documents and images
-are *kept* (they differ in file name); the corpora deduplicate them, and ``documents`` / ``images``
-in the ground truth say how many there are. ``pii`` counts the planted names, phone numbers,
-e-mails and ID-card numbers over ``maintenance_logs`` (description and action) and
-``service_tickets`` (body); nothing else holds personal data.
+timestamp, a ragged row or a duplicate row is all of its tag cells.
+
+Duplicate files: the exact duplicate manual is the same text re-saved on Windows (UTF-8 BOM, CRLF),
+so ingest keeps both files and the text corpus finds the duplicate; the near duplicate changes a
+few words. The duplicate image is byte-identical under another name: ingest reads identical bytes
+of one source once (a re-delivery), so that file is left out of the source's ``files`` and units,
+and ``images`` counts the files on disk (``count``) and the copies among them (``duplicates``).
+
+``pii`` counts the planted names, phone numbers, e-mails and ID-card numbers over
+``maintenance_logs`` (description and action) and ``service_tickets`` (body); nothing else holds
+personal data.
 
 Same seed and scale give byte-identical files: nothing reads the clock.
 """
@@ -37,6 +46,7 @@ Same seed and scale give byte-identical files: nothing reads the clock.
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
 import io
 import json
@@ -81,7 +91,9 @@ TRADITIONAL_DEFECTS = {
     DUPLICATE: 5, NOT_NULL: 3, BETWEEN: 4,
 }  # fmt: skip
 WIDE_DEFECTS = {NON_NUMERIC: 5, BAD_TIMESTAMP: 1, RAGGED_ROW: 2, DUPLICATE: 2, BETWEEN: 3}
-QUALITY_DEFECTS = {NOT_NULL: 2}
+#: Blank measurements in the lab workbook, per unit of scale. The quality_inspections suite only
+#: warns about a null value (an attribute inspection may carry only a result), so they are kept.
+QUALITY_BLANKS = 2
 #: Wide-file checks that take out a whole row (all its tag cells).
 ROW_CHECKS = frozenset({BAD_TIMESTAMP, RAGGED_ROW, DUPLICATE})
 
@@ -656,22 +668,14 @@ def _quality_rows(plan: Plan, rng: random.Random) -> list[list[Any]]:
     return rows
 
 
-def _mutate_quality(check: str, row: Row, rng: random.Random) -> Row:
-    if check != NOT_NULL:
-        raise ValueError(f"no way to inject {check!r} into the lab workbook")
-    row[5] = None  # the measurement never made it from the gauge to the sheet
-    return row
-
-
 def _write_quality_lab(out: Path, plan: Plan, bank: dict[str, Any]) -> list[Written]:
     from openpyxl import Workbook
 
     rng = _rng(plan.seed, "quality_lab")
     rows = _quality_rows(plan, rng)
-    defects = _scaled(QUALITY_DEFECTS, plan.scale)
     passing = [i for i, r in enumerate(rows) if r[9] == "pass"]
-    for i in rng.sample(passing, defects[NOT_NULL]):  # not on a failing row: one defect per row
-        rows[i] = _mutate_quality(NOT_NULL, rows[i], rng)
+    for i in rng.sample(passing, QUALITY_BLANKS * plan.scale):  # not on a failing row
+        rows[i][5] = None  # the measurement never made it from the gauge to the sheet
     wb = Workbook()
     notes = wb.active
     notes.title = "说明"
@@ -689,7 +693,6 @@ def _write_quality_lab(out: Path, plan: Plan, bank: dict[str, Any]) -> list[Writ
     _save_xlsx(wb, out / rel)
     tally = _tally("quality")
     tally.add_file(rel, len(rows))
-    tally.quarantined.update(defects)
     source = {
         "name": "quality_lab",
         "site": "suzhou",
@@ -940,11 +943,33 @@ def _write_maintenance_logs(
 TICKETS_PER_DAY = 4
 
 
+def _ticket_text(
+    bank: dict[str, Any], kind: str, lang: str, batch: Order, rng: random.Random,
+    unused: dict[tuple[str, str], list[tuple[int, int, int]]],
+) -> tuple[str, str]:
+    """Subject and body: an issue, an impact and a request, in a combination not used before."""
+    issues, impacts = bank["tickets"][kind][lang], bank["ticket_impacts"][lang]
+    requests = bank["ticket_requests"][lang]
+    combos = unused.setdefault((kind, lang), [])
+    if not combos:  # only once every combination is used (a very large scale) can one repeat
+        combos += [(i, j, k) for i in range(len(issues)) for j in range(len(impacts))
+                   for k in range(len(requests))]  # fmt: skip
+        rng.shuffle(combos)
+    i, j, k = combos.pop()
+    subject, issue = issues[i]
+    qty = rng.randint(50, batch.planned)
+    impact = impacts[j].format(qty=qty, bad=rng.randint(3, qty // 3), hours=rng.randint(2, 9),
+                               pct=rng.randint(2, 30))  # fmt: skip
+    parts = [issue.format(lot=batch.lot), impact, requests[k]]
+    return subject, ("" if lang == "zh" else " ").join(parts)
+
+
 def _write_service_tickets(
     out: Path, plan: Plan, bank: dict[str, Any], pii: PiiPlanter
 ) -> list[Written]:
     rng = _rng(plan.seed, "service_tickets")
     rows = []
+    unused: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
     for day in range(plan.days):
         minutes = sorted(rng.sample(range(60, 23 * 60), TICKETS_PER_DAY))
         for n, minute in enumerate(minutes, 1):
@@ -952,13 +977,12 @@ def _write_service_tickets(
             batch = rng.choice([b for b in plan.batches if b.end <= created] or plan.batches[:2])
             lang = rng.choice(("en", "en", "zh"))
             kind = "imm" if batch.equipment == IMM else "press"
-            subject, body = rng.choice(bank["tickets"][kind][lang])
+            subject, body = _ticket_text(bank, kind, lang, batch, rng, unused)
             contact = pii.contact(lang, 2, phone=rng.random() < 0.5, email=rng.random() < 0.6,
                                   id_card=False)  # fmt: skip
             contact = contact + "。" if lang == "zh" else " P" + contact[1:] + "."
             rows.append([f"TK-{created:%y%m%d}-{n:02d}", f"{created:%Y-%m-%d %H:%M:%S}",
-                         batch.equipment, batch.product, subject,
-                         body.format(lot=batch.lot) + contact,
+                         batch.equipment, batch.product, subject, body + contact,
                          rng.choice(("open", "closed", "closed"))])  # fmt: skip
     rel = "service/tickets.csv"
     (out / "service").mkdir()
@@ -986,23 +1010,27 @@ def _write_service_tickets(
 
 def _write_documents(out: Path, plan: Plan, bank: dict[str, Any]) -> list[Written]:
     """Manuals (markdown, with one exact and one near duplicate) and SOPs (plain text)."""
-    manuals = dict(bank["manuals"])
+    manuals = {name: body.encode() for name, body in bank["manuals"].items()}
     exact, near = bank["exact_duplicate"], bank["near_duplicate"]
-    manuals[exact["name"]] = manuals[exact["of"]]
-    text = manuals[near["of"]]
+    # The same manual re-saved by Notepad: BOM and CRLF, so other bytes but the very same text.
+    # (A byte-identical copy would be skipped by ingest as a re-delivery and never reach dedup.)
+    resaved = bank["manuals"][exact["of"]].replace("\n", "\r\n")
+    manuals[exact["name"]] = codecs.BOM_UTF8 + resaved.encode()
+    text = bank["manuals"][near["of"]]
     for old, new in near["replace"]:
         if old not in text:
             raise ValueError(f"near-duplicate edit {old!r} is not in {near['of']}")
         text = text.replace(old, new)
-    manuals[near["name"]] = text
+    manuals[near["name"]] = text.encode()
+    sops = {name: body.encode() for name, body in bank["sops"].items()}
     (out / "docs").mkdir()
     written = []
     for name, docs, fmt, doc_type in (("manuals", manuals, "markdown", "manual"),
-                                      ("sops", bank["sops"], "text", "sop")):  # fmt: skip
+                                      ("sops", sops, "text", "sop")):  # fmt: skip
         tally = _tally("document")
         for filename, body in sorted(docs.items()):
             rel = f"docs/{filename}"
-            (out / rel).write_text(body, encoding="utf-8", newline="\n")
+            (out / rel).write_bytes(body)
             tally.add_file(rel, 1)
         suffix = ".md" if fmt == "markdown" else ".txt"
         source = {"name": name, "site": "suzhou", "kind": "document", "path": f"docs/*{suffix}",
@@ -1058,7 +1086,8 @@ def _write_inspection_images(out: Path, plan: Plan, bank: dict[str, Any]) -> lis
     labels.append([copy, *original[1:]])
     labels.sort()
     for row in labels:
-        tally.add_file(f"images/{row[0]}", 1)
+        if row[0] != copy:  # a re-delivery of bytes already delivered: ingest reads them once
+            tally.add_file(f"images/{row[0]}", 1)
     with open(out / "images" / "labels.csv", "w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["file", "label", "equipment", "lot", "ts"])
@@ -1184,7 +1213,7 @@ def generate(
             say(f"{source['name']}: {len(t['files'])} file(s), {t['units_in']} {t['unit']}, "
                 f"{t['units_in'] - t['kept']} to quarantine")  # fmt: skip
     (out / "sources.yaml").write_text(_sources_yaml(plan, sources), encoding="utf-8", newline="\n")
-    images = truths["inspection_images"]["units_in"]
+    images = len(list((out / "images").glob("*.png")))
     truth = {
         "seed": seed,
         "scale": scale,

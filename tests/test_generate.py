@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from corpusmill.config import load
-from corpusmill.generate import STATUS_STRINGS, UNKNOWN_ALIASES, generate
+from corpusmill.generate import QUALITY_BLANKS, STATUS_STRINGS, UNKNOWN_ALIASES, generate
 
 SOURCES = {
     "modern_historian", "traditional_historian", "wide_historian", "quality_lab",
@@ -239,7 +239,7 @@ def test_wide_defects_are_where_the_ground_truth_says(factory):
     assert found == Counter(src["quarantined"])
 
 
-def test_quality_lab_nulls_and_decoy_sheet(factory):
+def test_quality_lab_blanks_and_decoy_sheet(factory):
     from openpyxl import load_workbook
 
     out, truth = factory
@@ -248,8 +248,8 @@ def test_quality_lab_nulls_and_decoy_sheet(factory):
     wb = load_workbook(out / rel, read_only=True)
     assert wb.sheetnames[0] == "说明"
     rows = list(wb["检验记录"].iter_rows(min_row=3, values_only=True))
-    nulls = src["quarantined"]["expect_column_values_to_not_be_null"]
-    assert sum(r[5] is None for r in rows) == nulls
+    assert src["quarantined"] == {}  # blank values only warn in the quality suite
+    assert sum(r[5] is None for r in rows) == QUALITY_BLANKS
     assert {r[9] for r in rows} <= {"pass", "fail"}
 
 
@@ -281,17 +281,22 @@ def test_pii_counts_match_the_text(factory):
 
 def test_documents_and_images_duplicates(factory):
     out, truth = factory
-    docs = {p.name: p.read_bytes() for p in (out / "docs").glob("*.md")}
-    assert len(docs) - len(set(docs.values())) == truth["documents"]["exact_duplicates"]
-    near = docs["press_manual_rev_b.md"].decode().split()
-    base = docs["press_manual.md"].decode().split()
+    raw = {p.name: p.read_bytes() for p in (out / "docs").glob("*.md")}
+    assert len(set(raw.values())) == len(raw)  # different bytes: ingest keeps every file
+    text = {name: b.decode("utf-8-sig").replace("\r\n", "\n") for name, b in raw.items()}
+    assert len(text) - len(set(text.values())) == truth["documents"]["exact_duplicates"] == 1
+    assert raw["cnc_lathe_manual_final.md"].startswith(b"\xef\xbb\xbf")
+    near, base = text["press_manual_rev_b.md"].split(), text["press_manual.md"].split()
     assert near != base and len(near) == len(base)
-    assert sum(a != b for a, b in zip(near, base)) <= 6
+    assert sum(a != b for a, b in zip(near, base, strict=True)) <= 6
     images = sorted((out / "images").glob("*.png"))
     assert len(images) == truth["images"]["count"]
-    assert len(images) == truth["sources"]["inspection_images"]["units_in"]
     digests = Counter(hashlib.sha256(p.read_bytes()).hexdigest() for p in images)
     assert sum(n - 1 for n in digests.values()) == truth["images"]["duplicates"] == 1
+    # the byte-identical copy is a re-delivery: not among the source's delivered files
+    delivered = truth["sources"]["inspection_images"]["files"]
+    assert len(delivered) == len(digests) == len(images) - 1
+    assert {hashlib.sha256((out / f).read_bytes()).hexdigest() for f in delivered} == set(digests)
     with open(out / "images/labels.csv", encoding="utf-8", newline="") as fh:
         labels = list(csv.DictReader(fh))
     assert sorted(r["file"] for r in labels) == [p.name for p in images]
