@@ -32,6 +32,22 @@ ALWAYS: dict[str, pl.Schema] = {
 }
 
 
+#: Views that union many Delta tables: view name -> glob under the lake (one table per writer, so
+#: concurrent writers never conflict).
+UNIONS: dict[str, str] = {
+    "quarantine": "_quarantine/*/*",
+    "ingest_files": "_ledger/*",
+    "equipment_aliases": "_aliases/*",
+}
+
+
+def union_tables(lake_root: Path) -> dict[str, list[Path]]:
+    return {
+        name: sorted(p for p in lake_root.glob(pattern) if (p / "_delta_log").is_dir())
+        for name, pattern in UNIONS.items()
+    }
+
+
 def delta_tables(lake_root: Path) -> dict[str, Path]:
     """View name -> Delta table folder: ``lake/<name>`` as ``name``, ``lake/<layer>/<name>`` as
     ``<layer>_<name>``."""
@@ -84,8 +100,13 @@ def _build(con: duckdb.DuckDBPyConnection, home: Home) -> list[str]:
     for name, path in tables.items():
         _view(con, name, lake.files(path), lake.open_table(path).schema().to_arrow())
         names.append(name)
+    for name, parts in union_tables(home.lake).items():
+        all_files = [f for p in parts for f in lake.files(p)]
+        if all_files:
+            _view(con, name, all_files, None)
+            names.append(name)
     for name, schema in ALWAYS.items():
-        if name not in tables:
+        if name not in names:
             _empty(con, name, schema)
             names.append(name)
     rows = []

@@ -389,7 +389,7 @@ def _stream(
             mapper = Mapper(cfg, src, ctx, columns)
             missing = mapper.missing_columns()
             if rejects.height:
-                q = _rejects_to_quarantine(ctx, rejects)
+                q = _rejects_to_quarantine(ctx, rejects, _reshaped_tags(mapper, columns))
                 quarantine.append(q)
                 checks.update(q.get_column("check").to_list())
                 fr.units_in += _units(mapper, rejects.height, columns)
@@ -419,21 +419,34 @@ def _stream(
             aliases.append(mapper.tally.frame(src.name, fr.file))
 
 
-def _units(mapper: Mapper, rows: int, columns: list[str]) -> int:
-    """Rows of a wide or batch file count once per tag cell; other files once per row."""
+def _reshaped_tags(mapper: Mapper, columns: list[str]) -> list[str] | None:
+    """The tag columns of a wide or batch sensor file (each of its cells is one reading)."""
     if mapper.src.kind == "sensor" and mapper.src.shape in ("wide", "batch"):
         spec = mapper.src.wide or mapper.src.batch
         keys = {getattr(spec, a, None) for a in ("time_column", "batch_column", "offset_column")}
-        return rows * len(mapper._tag_columns(columns, {k for k in keys if k}))
-    return rows
+        return mapper._tag_columns(columns, {k for k in keys if k})
+    return None
 
 
-def _rejects_to_quarantine(ctx: FileContext, rejects: pl.DataFrame) -> pl.DataFrame:
+def _units(mapper: Mapper, rows: int, columns: list[str]) -> int:
+    """Rows of a wide or batch file count once per tag cell; other files once per row."""
+    tags = _reshaped_tags(mapper, columns)
+    return rows * len(tags) if tags is not None else rows
+
+
+def _rejects_to_quarantine(
+    ctx: FileContext, rejects: pl.DataFrame, tags: list[str] | None = None
+) -> pl.DataFrame:
+    """Quarantine rows for rejected rows; in a reshaped file, one per tag cell of the row."""
+    column = pl.lit(None, pl.String)
+    if tags:
+        rejects = rejects.join(pl.DataFrame({"__tag": tags}), how="cross")
+        column = pl.col("__tag")
     return rejects.select(
         pl.lit(ctx.source).alias("_source"),
         pl.lit(ctx.file).alias("_file"),
         pl.col("_row").cast(pl.Int64),
-        pl.lit(None, pl.String).alias("column"),
+        column.alias("column"),
         pl.col("raw_value").cast(pl.String),
         pl.col("reason").cast(pl.String),
         pl.col("check").cast(pl.String),

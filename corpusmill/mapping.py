@@ -210,11 +210,11 @@ class Mapper:
                 continue
             label = col or name
             delivered = batch.select(src_expr.alias("x")).schema["x"]
-            if delivered == dtype and delivered != pl.String:
-                exprs[name] = src_expr  # already typed by the reader (Parquet, images, ...)
-            elif isinstance(dtype, pl.Float64):
-                exprs[name], probs = self._numeric(name, src_expr, label, batch)
+            if isinstance(dtype, pl.Float64):  # numbers always pass through unit conversion
+                exprs[name], probs = self._numeric(name, src_expr, label, batch, delivered)
                 problems += probs
+            elif delivered == dtype and delivered != pl.String:
+                exprs[name] = src_expr  # already typed by the reader (Parquet, images, ...)
             elif isinstance(dtype, pl.Datetime):
                 exprs[name], prob = self._timestamp(name, src_expr, label, batch)
                 if prob is not None:
@@ -246,19 +246,23 @@ class Mapper:
                 exprs["signal"] = exprs["signal"].replace(self.src.signals)
 
     def _numeric(
-        self, name: str, expr: pl.Expr, label: str, batch: pl.DataFrame
+        self, name: str, expr: pl.Expr, label: str, batch: pl.DataFrame, delivered: pl.DataType
     ) -> tuple[pl.Expr, list[Problem]]:
-        raw = expr.cast(pl.String).str.strip_chars()
-        parsed = raw.cast(pl.Float64, strict=False)
-        problems = [
-            problem(
-                "non_numeric",
-                self._cell_label(label, batch),
-                raw.is_not_null() & (raw != "") & parsed.is_null(),
-                raw,
-                pl.format("non-numeric value '{}' in numeric column '{}'", raw, pl.lit(label)),
+        problems: list[Problem] = []
+        if delivered.is_numeric():
+            parsed = expr.cast(pl.Float64)  # typed by the reader: nothing to parse
+        else:
+            raw = expr.cast(pl.String).str.strip_chars()
+            parsed = raw.cast(pl.Float64, strict=False)
+            problems.append(
+                problem(
+                    "non_numeric",
+                    self._cell_label(label, batch),
+                    raw.is_not_null() & (raw != "") & parsed.is_null(),
+                    raw,
+                    pl.format("non-numeric value '{}' in numeric column '{}'", raw, pl.lit(label)),
+                )
             )
-        ]
         unit_spec = self._unit_for(name, batch)
         if unit_spec is None:
             return parsed, problems
@@ -279,10 +283,15 @@ class Mapper:
                 table[u] = units.to_si(u)
             except units.UnitError:
                 bad_units.append(u)
-        scale = unit_expr.replace_strict({u: t[0] for u, t in table.items()}, default=None,
-                                         return_dtype=pl.Float64)  # fmt: skip
-        offset = unit_expr.replace_strict({u: t[1] for u, t in table.items()}, default=None,
-                                          return_dtype=pl.Float64)  # fmt: skip
+        # a row without a unit is left as delivered (scale 1, offset 0); its unit stays null
+        scale = pl.when(unit_expr.is_null()).then(1.0).otherwise(
+            unit_expr.replace_strict({u: t[0] for u, t in table.items()}, default=None,
+                                     return_dtype=pl.Float64)
+        )  # fmt: skip
+        offset = pl.when(unit_expr.is_null()).then(0.0).otherwise(
+            unit_expr.replace_strict({u: t[1] for u, t in table.items()}, default=None,
+                                     return_dtype=pl.Float64)
+        )  # fmt: skip
         if bad_units:
             problems.append(
                 problem(
@@ -339,12 +348,10 @@ class Mapper:
             sample = batch.select(expr.alias("t")).get_column("t").drop_nulls().head(1000)
             self._time_formats[name] = spec.format or timeutil.infer_format(sample)
         fmt = self._time_formats.get(name)
-        parsed, check = timeutil.to_utc(
-            expr, dtype=dtype, timezone=self.timezone, fmt=fmt,
-            ambiguous=spec.ambiguous, nonexistent=spec.nonexistent,
-        )  # fmt: skip
-        if check is None:
-            return parsed, None
+        kw = dict(timezone=self.timezone, fmt=fmt, ambiguous=spec.ambiguous,
+                  nonexistent=spec.nonexistent, dtype=dtype)  # fmt: skip
+        parsed = timeutil.parse_local_to_utc(expr, **kw)
+        check = timeutil.time_check(expr, **kw)
         raw = expr.cast(pl.String)
         return parsed, problem(
             check,

@@ -95,9 +95,16 @@ def _collect(result: dg.ExecuteInProcessResult, report: RunReport, what: str) ->
             report.skipped.append(ev.step_key or "?")
     if not result.success:
         failures = [
-            f"{ev.step_key}: {ev.event_specific_data.error.message.strip()}"
+            f"{ev.step_key}: {_root_cause(ev.event_specific_data.error)}"
             for ev in result.all_events
             if ev.event_type_value == "STEP_FAILURE" and ev.event_specific_data is not None
         ]
         msg = f"run {result.run_id} ({what}) failed:\n" + "\n".join(failures or ["(no step error)"])
         raise RunFailed(msg)
+
+
+def _root_cause(error) -> str:
+    """The innermost error message (Dagster wraps the user's exception in its own)."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.message.strip() if error is not None else "(unknown error)"

@@ -1,6 +1,5 @@
 """Ingest: one asset per canonical table, partitioned by the sources that feed it."""
 
-from __future__ import annotations
 
 import dagster as dg
 
@@ -26,7 +25,7 @@ def build_ingest_assets(cfg: SourcesConfig) -> list[dg.AssetsDefinition]:
 
 def _ingest_asset(table: str, parts: dg.StaticPartitionsDefinition) -> dg.AssetsDefinition:
     key = staged_key(table)
-    conservation = dg.AssetCheckSpec("conservation", asset=key,
+    conservation_spec = dg.AssetCheckSpec("conservation", asset=key,
                                      description="units in = rows kept + rows quarantined")  # fmt: skip
 
     @dg.asset(
@@ -34,7 +33,7 @@ def _ingest_asset(table: str, parts: dg.StaticPartitionsDefinition) -> dg.Assets
         group_name="ingest",
         partitions_def=parts,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        check_specs=[conservation],
+        check_specs=[conservation_spec],
         kinds={"polars", "delta"},
         description=f"Rows of each source feeding {table}, mapped to the canonical model.",
     )

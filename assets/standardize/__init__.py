@@ -1,6 +1,5 @@
 """Standardize: the equipment table, and each canonical table with exact duplicates set aside."""
 
-from __future__ import annotations
 
 import dagster as dg
 

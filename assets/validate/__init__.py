@@ -1,8 +1,8 @@
 """Validate: run each canonical table's Great Expectations suite; good rows become the table."""
 
-from __future__ import annotations
 
 import dagster as dg
+import polars as pl
 
 from assets._common import run_id
 from assets.standardize import EAGER, standardized_key
@@ -32,7 +32,8 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
         description=f"The canonical {table} table: rows that passed its quality suite.",
     )
     def _asset(context: dg.AssetExecutionContext, corpusmill: CorpusmillResource):
-        from quality import reports, validate_table
+        from quality import reports
+        from quality.engine import validate_table
 
         rows = lake.read(corpusmill.lake / "standardized" / table, schema=canonical.schema(table))
         result = validate_table(rows, table, corpusmill.config, run_id=run_id(context),
@@ -43,7 +44,7 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
         reports.write_results(gx_dir, table, run_id(context), result)
         docs = reports.build_data_docs(gx_dir)
         corpusmill.refresh_catalog()
-        written = lake.scan(corpusmill.lake / table).select(pl_len()).collect().item()
+        written = lake.scan(corpusmill.lake / table).select(pl.len()).collect().item()
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": written,
@@ -57,8 +58,3 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
 
     return _asset
 
-
-def pl_len():
-    import polars as pl
-
-    return pl.len()

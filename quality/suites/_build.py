@@ -6,6 +6,12 @@ from typing import Any
 
 from quality.spec import Cond, ExpectationSpec, Severity
 
+#: Row-level expectations fail (and, at ERROR severity, block the corpora downstream) only when more
+#: than 1% of rows break them; the breaking rows are quarantined either way. Sporadic bad rows are
+#: the normal state of plant data, a systemic problem is not. Override per table, site or source
+#: with ``mostly`` in sources.yaml.
+DEFAULT_MOSTLY = 0.99
+
 
 def _spec(name: str, type_: str, severity: Severity, where: tuple[Cond, ...], desc: str,
           **kwargs: Any) -> ExpectationSpec:  # fmt: skip
@@ -26,7 +32,7 @@ def exists(name: str, column: str, *, severity: Severity = "error", desc: str = 
 def not_null(name: str, column: str, *, severity: Severity = "error", mostly: float | None = None,
              where: tuple[Cond, ...] = (), desc: str = "") -> ExpectationSpec:  # fmt: skip
     return _spec(name, "ExpectColumnValuesToNotBeNull", severity, where, desc or
-                 f"{column} is present", column=column, mostly=mostly)  # fmt: skip
+                 f"{column} is present", column=column, mostly=DEFAULT_MOSTLY if mostly is None else mostly)  # fmt: skip
 
 
 def between(name: str, column: str, min_value: Any = None, max_value: Any = None, *,
@@ -36,7 +42,7 @@ def between(name: str, column: str, min_value: Any = None, max_value: Any = None
     return _spec(name, "ExpectColumnValuesToBeBetween", severity, where,
                  desc or f"{column} within [{min_value}, {max_value}]", column=column,
                  min_value=min_value, max_value=max_value, strict_min=strict_min,
-                 strict_max=strict_max, mostly=mostly)  # fmt: skip
+                 strict_max=strict_max, mostly=DEFAULT_MOSTLY if mostly is None else mostly)  # fmt: skip
 
 
 def in_set(name: str, column: str, value_set: list[Any], *, severity: Severity = "error",
@@ -44,21 +50,21 @@ def in_set(name: str, column: str, value_set: list[Any], *, severity: Severity =
            desc: str = "") -> ExpectationSpec:  # fmt: skip
     return _spec(name, "ExpectColumnValuesToBeInSet", severity, where,
                  desc or f"{column} is one of {value_set}", column=column,
-                 value_set=list(value_set), mostly=mostly)  # fmt: skip
+                 value_set=list(value_set), mostly=DEFAULT_MOSTLY if mostly is None else mostly)  # fmt: skip
 
 
 def not_in_set(name: str, column: str, value_set: list[Any], *, severity: Severity = "error",
                mostly: float | None = None, desc: str = "") -> ExpectationSpec:  # fmt: skip
     return _spec(name, "ExpectColumnValuesToNotBeInSet", severity, (),
                  desc or f"{column} is none of {value_set}", column=column,
-                 value_set=list(value_set), mostly=mostly)  # fmt: skip
+                 value_set=list(value_set), mostly=DEFAULT_MOSTLY if mostly is None else mostly)  # fmt: skip
 
 
 def regex(name: str, column: str, pattern: str, *, severity: Severity = "error",
           mostly: float | None = None, desc: str = "") -> ExpectationSpec:  # fmt: skip
     return _spec(name, "ExpectColumnValuesToMatchRegex", severity, (),
                  desc or f"{column} matches {pattern}", column=column, regex=pattern,
-                 mostly=mostly)  # fmt: skip
+                 mostly=DEFAULT_MOSTLY if mostly is None else mostly)  # fmt: skip
 
 
 def unique(name: str, column: str, *, severity: Severity = "error", desc: str = "") -> ExpectationSpec:
@@ -78,7 +84,7 @@ def pair_greater(name: str, column_a: str, column_b: str, *, or_equal: bool = Fa
     op = ">=" if or_equal else ">"
     return _spec(name, "ExpectColumnPairValuesAToBeGreaterThanB", severity, (),
                  desc or f"{column_a} {op} {column_b}", column_A=column_a, column_B=column_b,
-                 or_equal=or_equal or None, ignore_row_if=ignore_row_if, mostly=mostly)  # fmt: skip
+                 or_equal=or_equal or None, ignore_row_if=ignore_row_if, mostly=DEFAULT_MOSTLY if mostly is None else mostly)  # fmt: skip
 
 
 def lengths(name: str, column: str, min_value: int | None = None, max_value: int | None = None, *,
@@ -86,7 +92,7 @@ def lengths(name: str, column: str, min_value: int | None = None, max_value: int
             desc: str = "") -> ExpectationSpec:  # fmt: skip
     return _spec(name, "ExpectColumnValueLengthsToBeBetween", severity, (),
                  desc or f"length of {column} within [{min_value}, {max_value}]", column=column,
-                 min_value=min_value, max_value=max_value, mostly=mostly)  # fmt: skip
+                 min_value=min_value, max_value=max_value, mostly=DEFAULT_MOSTLY if mostly is None else mostly)  # fmt: skip
 
 
 def row_count(name: str, min_value: int | None = None, max_value: int | None = None, *,
