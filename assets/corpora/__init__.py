@@ -42,7 +42,8 @@ def _build_sft(inputs: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, pl.DataFr
 def _build_windows(inputs: dict[str, pl.DataFrame]) -> tuple[pl.DataFrame, pl.DataFrame, dict, dict]:
     from corpusmill.windows import WindowConfig, build_windows
 
-    cfg = WindowConfig()
+    # historian exports sample every few minutes: a 5-minute grid, 1-hour windows, 6-hour horizon
+    cfg = WindowConfig(window="1h", step="30m", resample="5m", horizon="6h")
     r = build_windows(inputs["sensor_readings"], inputs["maintenance_records"], config=cfg)
     return r.windows, r.excluded, r.stats, asdict(cfg)
 
