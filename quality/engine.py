@@ -437,13 +437,17 @@ def validate_table(
 
     n = df.height
     run_time = dt.datetime.now(dt.UTC).isoformat()
-    if "_source" in df.columns and n:
+    slices: list[tuple[str | None, pl.Series | None]]
+    if "_source" in df.columns and n and df.get_column("_source").n_unique() > 1:
         groups = (
             df.select(pl.int_range(n, dtype=pl.Int64).alias("_i"), pl.col("_source"))
             .group_by("_source", maintain_order=True)
             .agg(pl.col("_i"))
         )
-        slices = [(row["_source"], row["_i"]) for row in groups.iter_rows(named=True)]
+        idx_col = groups.get_column("_i")
+        slices = [(name, idx_col[k]) for k, name in enumerate(groups.get_column("_source"))]
+    elif "_source" in df.columns and n:
+        slices = [(df.get_column("_source")[0], None)]
     else:
         slices = [(None, None)]
     suites = {name: suite_for(table, _overrides_for(cfg, name), schema=df.schema)
@@ -453,7 +457,7 @@ def validate_table(
     bad_parts: list[pl.DataFrame] = []
     for name, idx in slices:
         suite = suites[name]
-        part = df if idx is None or len(idx) == n else df[pl.Series(idx, dtype=pl.Int64)]
+        part = df if idx is None else df[idx]
         res = run_suite(part, suite, engine=engine)  # type: ignore[arg-type]
         res.source = name
         res.meta.update({"run_id": run_id, "run_time": run_time})
@@ -461,7 +465,7 @@ def validate_table(
         q = _quarantine_rows(part, suite, res, table, run_id)
         if q is not None:
             local, qrows = q
-            glob = local if idx is None or len(idx) == n else pl.Series(idx, dtype=pl.Int64)[local]
+            glob = local if idx is None else idx.gather(local)
             bad_parts.append(qrows.with_columns(glob.alias("__g")))
     if bad_parts:
         bad = pl.concat(bad_parts).sort("__g")
