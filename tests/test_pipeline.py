@@ -1,0 +1,117 @@
+"""The whole graph, materialized in-process on a generated factory, against its ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from corpusmill import catalog, lake
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline")]
+
+
+def q(home, sql: str):
+    return catalog.query(home, sql)
+
+
+def test_every_source_matches_ground_truth(built, ground_truth) -> None:
+    home, _ = built
+    for name, truth in ground_truth["sources"].items():
+        kept = q(home, f"SELECT count(*) FROM {truth['table']} WHERE _source = '{name}'").item()
+        got = dict(
+            q(home, f"SELECT \"check\", count(*) FROM quarantine WHERE _source = '{name}' "
+                    "GROUP BY ALL").iter_rows()  # fmt: skip
+        )
+        assert kept == truth["kept"], f"{name}: kept {kept}, ground truth {truth['kept']}"
+        assert got == truth["quarantined"], f"{name}: quarantined {got}"
+
+
+def test_rows_in_equal_rows_kept_plus_quarantined_per_source(built, ground_truth) -> None:
+    home, _ = built
+    for name, truth in ground_truth["sources"].items():
+        kept = q(home, f"SELECT count(*) FROM {truth['table']} WHERE _source = '{name}'").item()
+        quarantined = q(home, f"SELECT count(*) FROM quarantine WHERE _source = '{name}'").item()
+        assert truth["units_in"] == kept + quarantined, name
+
+
+def test_quarantine_rows_name_file_row_and_reason(built) -> None:
+    home, _ = built
+    rows = q(home, "SELECT * FROM quarantine WHERE \"check\" = 'non_numeric' "
+                   "AND _source = 'traditional_historian'").to_dicts()  # fmt: skip
+    assert rows
+    for r in rows:
+        assert r["_file"].endswith(".csv") and r["_row"] >= 1
+        assert r["raw_value"] in {"Bad", "Scan Timeout", "Inp OutRange", "Comm Fail"}
+        assert r["raw_value"] in r["reason"] and r["stage"] == "ingest"
+    dup = q(home, "SELECT reason FROM quarantine WHERE \"check\" = 'duplicate' LIMIT 1").item()
+    assert dup.startswith("exact duplicate of ")
+
+
+def test_canonical_tables_are_si_utc_and_one_equipment_id(built) -> None:
+    home, _ = built
+    units = set(q(home, "SELECT DISTINCT unit FROM sensor_readings").to_series().to_list())
+    assert {"K", "Pa"} <= units
+    assert not units & {"°F", "degF", "°C", "psi", "bar", "rpm", "mm", "kW"}, units
+    # "1号机床", "CNC-01" and "cnc_1" are one machine
+    aliases = q(home, "SELECT aliases FROM equipment "
+                      "WHERE equipment_id = 'suzhou/machining/line1/cnc-01'").item().to_list()  # fmt: skip
+    assert {"1号机床", "CNC-01", "cnc_1"} <= set(aliases)
+    provenance = q(home, "SELECT count(*) FROM sensor_readings WHERE _file IS NULL OR _row IS NULL "
+                         "OR _file_sha256 IS NULL OR _run_id IS NULL").item()  # fmt: skip
+    assert provenance == 0
+
+
+def test_corpora_are_versioned_with_manifests(built) -> None:
+    home, _ = built
+    versions = q(home, "SELECT corpus, version, rows, content_hash FROM corpus_versions").to_dicts()
+    corpora = {v["corpus"] for v in versions}
+    assert {"text_corpus", "timeseries_windows", "sft_pairs"} <= corpora
+    for v in versions:
+        assert v["rows"] > 0 and len(v["content_hash"]) == 64
+        assert q(home, f"SELECT count(*) FROM {v['corpus']}_v{v['version']}").item() == v["rows"]
+    langs = set(q(home, "SELECT DISTINCT language FROM text_corpus").to_series().to_list())
+    assert {"zh", "en"} <= langs
+    leaked = q(home, "SELECT count(*) FROM text_corpus WHERE regexp_matches(text, "
+                     "'1[3-9][0-9]{9}|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[a-z]{2,}')").item()  # fmt: skip
+    assert leaked == 0, "phone numbers or emails survived redaction"
+    splits = q(home, "SELECT DISTINCT split FROM timeseries_windows").to_series().to_list()
+    assert set(splits) == {"train", "val", "test"}
+
+
+def test_shard_plan_covers_the_corpus(built) -> None:
+    home, _ = built
+    plan = q(home, "SELECT pool, samples, tokens, predicted_hours FROM shard_plan")
+    assert plan.height > 0 and plan["pool"].n_unique() >= 2
+    rows = q(home, "SELECT rows FROM corpus_versions WHERE corpus = 'text_corpus' "
+                   "ORDER BY version DESC LIMIT 1").item()  # fmt: skip
+    assert plan["samples"].sum() == rows
+    files = q(home, "SELECT path FROM shards").to_series().to_list()
+    assert files and all(Path(f).exists() for f in files)
+
+
+def test_checks_were_emitted_with_the_materializations(built) -> None:
+    home, report = built
+    instance = dg.DagsterInstance.get()
+    key = dg.AssetKey("sensor_readings")
+    records = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(key, "sensor_readings_suite"), limit=5
+    )
+    assert records, "the suite check did not run"
+    assert report.run_ids and all(instance.get_run_by_id(r).is_success for r in report.run_ids)
+    assert (home.gx).exists() and any(home.gx.rglob("index.html")), "no Data Docs built"
+
+
+def test_rerun_changes_nothing(built, factory: Path) -> None:
+    from pipelines.runner import run_pipeline
+
+    home, _ = built
+    before = q(home, "SELECT corpus, version, content_hash FROM corpus_versions ORDER BY ALL")
+    staged = {p.name: lake.open_table(p).version() for p in (home.lake / "staged").iterdir()}
+    counts = q(home, "SELECT count(*) FROM sensor_readings").item()
+    run_pipeline(factory / "sources.yaml", home)
+    after = q(home, "SELECT corpus, version, content_hash FROM corpus_versions ORDER BY ALL")
+    assert before.equals(after), "a rerun on the same inputs must not add corpus versions"
+    assert staged == {p.name: lake.open_table(p).version() for p in (home.lake / "staged").iterdir()}
+    assert q(home, "SELECT count(*) FROM sensor_readings").item() == counts
