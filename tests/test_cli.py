@@ -1,0 +1,95 @@
+"""The `corpusmill` command line, run as a user runs it: in a subprocess."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "pipelines.cli"]
+
+
+def cli(*args: str, home: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, GX_ANALYTICS_ENABLED="false")
+    env.pop("CORPUSMILL_HOME", None)
+    env.pop("DAGSTER_HOME", None)
+    cmd = [*CLI, *args] + (["--home", str(home)] if home else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    if check and out.returncode != 0:
+        raise AssertionError(f"{cmd} exited {out.returncode}:\n{out.stderr[-3000:]}")
+    return out
+
+
+@pytest.mark.parametrize("command", ["", "generate", "run", "query", "demo", "dev", "status"])
+def test_every_command_has_help(command: str) -> None:
+    out = cli(*([command] if command else []), "--help")
+    assert "Usage:" in out.stdout
+    if command:
+        assert "--home" in out.stdout
+
+
+def test_generate_is_seeded(tmp_path: Path) -> None:
+    cli("generate", "--out", str(tmp_path / "a"), "--seed", "3")
+    cli("generate", "--out", str(tmp_path / "b"), "--seed", "3")
+    a = (tmp_path / "a" / "ground_truth.json").read_bytes()
+    assert a == (tmp_path / "b" / "ground_truth.json").read_bytes()
+    assert (tmp_path / "a" / "sources.yaml").exists()
+
+
+def test_bad_sources_file_names_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "sources.yaml"
+    bad.write_text(
+        "sources:\n"
+        "  - {name: line1, site: s, kind: sensor, path: x.csv, format: csvv}\n"
+        "  - {name: line2, site: s, kind: sensor, path: y.csv, format: csv, colums: [a]}\n",
+        encoding="utf-8",
+    )
+    out = cli("run", "--sources", str(bad), home=tmp_path / "home", check=False)
+    assert out.returncode == 2
+    assert "source 'line1'" in out.stderr and "format" in out.stderr
+    assert "source 'line2'" in out.stderr and "colums" in out.stderr
+    assert "unknown key" in out.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("cli")
+def test_run_and_query_the_real_datasets(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    sources = REPO / "examples" / "real-datasets" / "sources.yaml"
+    out = cli("run", "--sources", str(sources), "--no-summary", home=home)
+    assert "done" in out.stderr
+    table = cli("query", "SELECT count(*) AS n FROM maintenance_records", home=home)
+    assert "5478" in table.stdout  # 5485 work orders - 1 shifted row - 6 negative costs
+    rows = list(csv.DictReader(io.StringIO(cli(
+        "query", "SELECT _source, count(*) AS n FROM sensor_readings GROUP BY 1 ORDER BY 1",
+        "--format", "csv", home=home).stdout)))  # fmt: skip
+    assert rows == [{"_source": "dryer_batches", "n": "92200"},
+                    {"_source": "nylon_batches", "n": "66410"}]  # fmt: skip
+    quarantined = json.loads(cli(
+        "query", 'SELECT _row, "column", raw_value, "check" FROM quarantine ORDER BY _row',
+        "--format", "json", home=home).stdout)  # fmt: skip
+    assert {"_row": 3453, "column": "Cost", "raw_value": "PM01", "check": "non_numeric"} in quarantined
+    assert len(quarantined) == 7
+    bad = cli("query", "SELECT * FROM no_such_table", home=home, check=False)
+    assert bad.returncode == 1 and "no_such_table" in bad.stderr
+    status = cli("status", home=home)
+    assert "maintenance_records" in status.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("cli")
+def test_demo_prints_the_summary(tmp_path: Path) -> None:
+    out = cli("demo", home=tmp_path / "home")
+    for heading in ("Rows per canonical table", "Rows quarantined, by stage and reason",
+                    "Corpus versions", "Shard plan per pool"):  # fmt: skip
+        assert heading in out.stdout
+    assert "non_numeric" in out.stdout and "text_corpus" in out.stdout
+    assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
+    assert (tmp_path / "home" / "catalog.duckdb").exists()
