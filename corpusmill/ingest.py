@@ -231,31 +231,38 @@ def plan_files(
     shash = source_hash(cfg, src, extra=sidecar[1] if sidecar else "")
     previous = {r["_file"]: r for r in ledger.iter_rows(named=True)}
     removed = sorted(set(previous) - set(files))
-    results: list[FileResult] = []
-    todo: list[FileResult] = []
-    seen_sha: dict[str, str] = {
-        r["sha256"]: f for f, r in previous.items()
-        if f in files and r["status"] == "ingested" and r["source_hash"] == shash
-    }  # fmt: skip
+    # Pass 1: which files are unchanged since the ledger (size and mtime, else sha256).
+    entries: list[tuple[str, int, int, str, dict[str, Any] | None, bool]] = []
     for f in files:
         size, mtime = _stat(f, storage_options)
         prev = previous.get(f)
         same_hash = prev is not None and prev["source_hash"] == shash and not force
         if same_hash and prev["size"] == size and prev["mtime_ns"] == mtime:
-            results.append(_unchanged(prev))
+            entries.append((f, size, mtime, prev["sha256"], prev, True))
             continue
         sha = readers.sha256_file(f, storage_options=storage_options)
-        if same_hash and prev["sha256"] == sha:
-            r = _unchanged(prev)
-            r.mtime_ns = mtime
-            results.append(r)
+        entries.append((f, size, mtime, sha, prev, same_hash and prev["sha256"] == sha))
+    # Pass 2: content already in the lake is not ingested twice. Only unchanged, ingested files
+    # vouch for their content: a duplicate whose original changed or went away is ingested itself.
+    seen_sha: dict[str, str] = {}
+    for f, _size, _mtime, sha, prev, unchanged in entries:
+        if unchanged and prev["status"] == "ingested":
+            seen_sha.setdefault(sha, f)
+    results: list[FileResult] = []
+    todo: list[FileResult] = []
+    for f, size, mtime, sha, prev, unchanged in entries:
+        if unchanged and prev["status"] != "duplicate":
+            results.append(_unchanged(prev, mtime))
             continue
         dup = seen_sha.get(sha)
         if dup is not None and dup != f:
-            results.append(
-                FileResult(f, sha, size, mtime, "duplicate", duplicate_of=dup,
-                           message=f"same content as {dup}; not ingested twice")
-            )  # fmt: skip
+            if unchanged and prev["duplicate_of"] == dup:
+                results.append(_unchanged(prev, mtime))
+            else:
+                results.append(
+                    FileResult(f, sha, size, mtime, "duplicate", duplicate_of=dup,
+                               message=f"same content as {dup}; not ingested twice")
+                )  # fmt: skip
             continue
         seen_sha[sha] = f
         fr = FileResult(f, sha, size, mtime, "ingested")
@@ -320,11 +327,12 @@ def ingest_source(
     return SourceResult(src.name, table, results, removed, time.perf_counter() - t0)
 
 
-def _unchanged(prev: dict[str, Any]) -> FileResult:
+def _unchanged(prev: dict[str, Any], mtime_ns: int) -> FileResult:
     return FileResult(
-        prev["_file"], prev["sha256"], prev["size"], prev["mtime_ns"], "unchanged",
+        prev["_file"], prev["sha256"], prev["size"], mtime_ns, "unchanged",
         encoding=prev["encoding"], units_in=prev["units_in"], rows_kept=prev["rows_kept"],
-        rows_quarantined=prev["rows_quarantined"],
+        rows_quarantined=prev["rows_quarantined"], duplicate_of=prev["duplicate_of"],
+        message=prev["message"],
     )  # fmt: skip
 
 
@@ -341,7 +349,8 @@ def _write_ledger(
             {
                 "_source": source, "_file": r.file, "sha256": r.sha256, "size": r.size,
                 "mtime_ns": r.mtime_ns, "source_hash": shash,
-                "status": "ingested" if r.status == "unchanged" else r.status,
+                # an unchanged file keeps the status it had: ingested, failed or duplicate
+                "status": prev["status"] if r.status == "unchanged" and prev else r.status,
                 "encoding": r.encoding, "units_in": r.units_in, "rows_kept": r.rows_kept,
                 "rows_quarantined": r.rows_quarantined, "duplicate_of": r.duplicate_of,
                 "message": r.message,
@@ -411,7 +420,9 @@ def _stream(
                     checks.update(bad.get_column("check").to_list())
                 if good.height:
                     yield from good.to_arrow().cast(arrow_schema).to_batches()
-            if missing:
+            if not columns:  # a 0-byte file has no header: nothing drifted, nothing to map
+                fr.message = "empty file: no header and no rows"
+            elif missing:
                 fr.message = (
                     f"file lacks mapped column(s) {sorted(missing)}; it has {columns}"
                 )
