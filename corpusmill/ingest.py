@@ -140,13 +140,15 @@ def resolve_files(
     roots = cfg.data_root_paths()
     if is_uri(src.path):
         fs = _fs(src.path, storage_options)
+        fs.invalidate_cache()  # fsspec reuses filesystems: a cached listing would hide new objects
         proto = src.path.split("://", 1)[0]
         found = [f"{proto}://{p}" for p in sorted(fs.glob(src.path))] if _has_glob(src.path) else (
             [f"{proto}://{p}" for p in sorted(fs.find(src.path))] if fs.isdir(src.path)
             else [src.path]
         )  # fmt: skip
         for f in found:
-            if not any(is_uri(r) and f.startswith(r.rstrip("/") + "/") for r in roots):
+            inside = any(is_uri(r) and f.startswith(r.rstrip("/") + "/") for r in roots)
+            if not inside or ".." in f.split("://", 1)[-1].split("/"):
                 _outside(src, f, roots)
         return [f for f in found if not f.endswith("/")]
     pattern = (cfg.base_dir / src.path).resolve() if not _has_glob(src.path) else None
