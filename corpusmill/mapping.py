@@ -498,5 +498,12 @@ class Mapper:
 
 
 def _slug(text: str) -> str:
-    s = re.sub(r"[^a-z0-9_.-]+", "-", normalize_alias(text)).strip("-")
+    key = normalize_alias(text)
+    s = re.sub(r"[^a-z0-9_.-]+", "-", key).strip("-")
+    if re.search(r"[^a-z0-9_.\s-]", key):
+        # characters an id cannot spell (CJK, symbols) would be dropped, and '3号机床' and '3号泵'
+        # would become one machine: a short hash of the spelling keeps them apart
+        import hashlib
+
+        s = f"{s}-{hashlib.sha256(key.encode()).hexdigest()[:8]}".strip("-")
     return s or "x"
