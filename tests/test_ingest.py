@@ -4,7 +4,6 @@ and a new or changed file costs only its own rows."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import polars as pl
@@ -83,12 +82,22 @@ def _conserved(lake_root: Path, name: str = "line") -> dict[str, int]:
     return c
 
 
+def _versions(root: Path, name: str = "line") -> tuple[int, int, int]:
+    return tuple(  # type: ignore[return-value]
+        lake.open_table(p).version()
+        for p in (staged_path(root, name), quarantine_path(root, "ingest", name),
+                  ledger_path(root, name))
+    )  # fmt: skip
+
+
 def _status(result) -> dict[str, str]:
     return {Path(f.file).name: f.status for f in result.files}
 
 
 def _rows(n: int, machine: str = "CNC-01", tag: str = "temp", start: int = 0) -> str:
-    return "".join(f"2024-01-01 00:{start + i:02d}:00,{machine},{tag},{start + i}.5\n" for i in range(n))
+    return "".join(
+        f"2024-01-01 00:{start + i:02d}:00,{machine},{tag},{start + i}.5\n" for i in range(n)
+    )
 
 
 # -- bad input --------------------------------------------------------------------------------
@@ -162,7 +171,8 @@ def test_ragged_rows_quarantined_with_row_numbers(tmp_path):
     assert res.files[0].by_check == {"ragged_row": 3}
     q = _quarantine(root)
     assert q.select("_row", "check", "raw_value", "reason").rows() == [
-        (2, "ragged_row", "2024-01-01 00:01:00,CNC-01,temp,2.0,extra", "row has 5 fields, header has 4"),
+        (2, "ragged_row", "2024-01-01 00:01:00,CNC-01,temp,2.0,extra",
+         "row has 5 fields, header has 4"),
         (3, "ragged_row", "2024-01-01 00:02:00,CNC-01,temp", "row has 3 fields, header has 4"),
         (5, "ragged_row", "2024-01-01 00:04:00,CNC-01,te", "row has 3 fields, header has 4"),
     ]  # fmt: skip
@@ -198,9 +208,8 @@ def test_only_empty_files(tmp_path):
 
 def test_failed_file_stays_failed_on_rerun(tmp_path):
     gb = (HEADER + "2024-01-01 00:00:00,1号机床,温度,1.5\n").encode("gb18030")
-    cfg, root = _project(
-        tmp_path, _long(extra="    read: {encoding: utf-8}\n"), {"a.csv": HEADER + _rows(2), "b.csv": gb}
-    )
+    files = {"a.csv": HEADER + _rows(2), "b.csv": gb}
+    cfg, root = _project(tmp_path, _long(extra="    read: {encoding: utf-8}\n"), files)
     _run(cfg, root)
     versions = _versions(root)
     res = _run(cfg, root, run_id="r2")
@@ -354,14 +363,6 @@ def test_symlinked_folder_pointing_outside(tmp_path):
 # -- reruns and increments --------------------------------------------------------------------
 
 
-def _versions(root: Path, name: str = "line") -> tuple[int, int, int]:
-    return tuple(  # type: ignore[return-value]
-        lake.open_table(p).version()
-        for p in (staged_path(root, name), quarantine_path(root, "ingest", name),
-                  ledger_path(root, name))
-    )  # fmt: skip
-
-
 def test_ingesting_twice_changes_nothing(tmp_path):
     cfg, root = _project(
         tmp_path, _long(), {"a.csv": HEADER + _rows(3), "b.csv": HEADER + _rows(2, tag="Bad,x")}
@@ -386,7 +387,8 @@ def test_ingesting_twice_changes_nothing(tmp_path):
 
 def test_incremental_new_changed_and_removed_files(tmp_path, monkeypatch):
     data = tmp_path / "data"
-    cfg, root = _project(tmp_path, _long(), {"a.csv": HEADER + _rows(3), "b.csv": HEADER + _rows(2)})
+    files = {"a.csv": HEADER + _rows(3), "b.csv": HEADER + _rows(2)}
+    cfg, root = _project(tmp_path, _long(), files)
     src = cfg.source("line")
     assert set(pending_files(cfg, src, root)) == {str(data / "a.csv"), str(data / "b.csv")}
     _run(cfg, root, run_id="r1")
@@ -394,8 +396,12 @@ def test_incremental_new_changed_and_removed_files(tmp_path, monkeypatch):
 
     read, hashed = [], []
     real_read, real_hash = readers.read_table, readers.sha256_file
-    monkeypatch.setattr(readers, "read_table", lambda p, *a, **k: read.append(p) or real_read(p, *a, **k))
-    monkeypatch.setattr(readers, "sha256_file", lambda p, **k: hashed.append(p) or real_hash(p, **k))
+    monkeypatch.setattr(
+        readers, "read_table", lambda p, *a, **k: read.append(p) or real_read(p, *a, **k)
+    )
+    monkeypatch.setattr(
+        readers, "sha256_file", lambda p, **k: hashed.append(p) or real_hash(p, **k)
+    )
 
     # a new file: only it is hashed and read
     (data / "c.csv").write_text(HEADER + _rows(4, machine="CNC-02"))
@@ -464,7 +470,9 @@ def test_config_change_reingests_every_file(tmp_path):
     cfg, root = _project(tmp_path, _long(), {"a.csv": HEADER + _rows(2)})
     _run(cfg, root)
     yml = tmp_path / "sources.yaml"
-    yml.write_text(yml.read_text().replace("value: value}", "value: value}\n    signals: {temp: T}"))
+    yml.write_text(
+        yml.read_text().replace("value: value}", "value: value}\n    signals: {temp: T}")
+    )
     cfg2 = config.load(yml)
     res = _run(cfg2, root, run_id="r2")
     assert _status(res) == {"a.csv": "ingested"}
@@ -517,14 +525,12 @@ def test_units_and_local_time_to_si_and_utc(tmp_path):
         "2024-03-10 02:30:00,CNC-01,temp,1,degC\n"
         "2024-03-10 03:00:00,CNC-01,temp,2,degC\n"
     )
-    fields = "    fields: {ts_utc: time, equipment_id: machine, signal: tag, value: value, unit: unit}\n"
+    with_unit = ("value: value}", "value: value, unit: unit}")
     src = (
-        _long("sh", "data/sh.csv").replace(
-            "    fields: {ts_utc: time, equipment_id: machine, signal: tag, value: value}\n", fields)
-        + _long("chi", "data/chi.csv").replace(
-            "    fields: {ts_utc: time, equipment_id: machine, signal: tag, value: value}\n", fields)
+        _long("sh", "data/sh.csv").replace(*with_unit)
+        + _long("chi", "data/chi.csv").replace(*with_unit)
         + "    time: {timezone: America/Chicago}\n"
-    )  # fmt: skip
+    )
     cfg, root = _project(tmp_path, src, {"sh.csv": text, "chi.csv": chicago})
     _run(cfg, root, "sh")
     df = _staged(root, "sh")
@@ -568,8 +574,8 @@ def test_equipment_aliases_resolve_to_one_id(tmp_path):
         f"2024-01-01 00:0{i}:00,{m},temp,{i}\n"
         for i, m in enumerate(["1号机床", "CNC-01", "cnc_1", "ＣＮＣ－０１", " cnc-01 ", "3号机床"])
     )
-    cfg, root = _project(tmp_path, _long("q") + _long("k", extra="    on_unknown_equipment: keep\n"),
-                         {"e.csv": text})  # fmt: skip
+    src = _long("q") + _long("k", extra="    on_unknown_equipment: keep\n")
+    cfg, root = _project(tmp_path, src, {"e.csv": text})
     _run(cfg, root, "q")
     df = _staged(root, "q")
     assert df["equipment_id"].to_list() == ["plant/machining/line1/cnc-01"] * 5
@@ -609,7 +615,7 @@ def test_unregistered_equipment_kept_apart(tmp_path):
     # two Chinese names that differ only in characters an id cannot spell stay two machines;
     # spellings that normalise alike (full width, case) stay one
     assert ids[0] != ids[1] and ids[1] == ids[2]
-    assert ids[0].startswith("plant/unregistered/-/3-") and ids[1].startswith("plant/unregistered/-/3-")
+    assert all(i.startswith("plant/unregistered/-/3-") for i in ids[:3])
     assert ids[3:] == ["plant/unregistered/-/press-9", "plant/unregistered/-/press-9",
                        "plant/unregistered/-/press_9"]  # fmt: skip
 
@@ -668,7 +674,9 @@ def test_wide_ragged_row_quarantined_once_per_tag_cell(tmp_path):
     cfg, root = _project(tmp_path, src, {"w.csv": text})
     _run(cfg, root, "wide")
     q = _quarantine(root, "wide")
-    assert q.select("_row", "check", "column").rows() == [(2, "ragged_row", "A"), (2, "ragged_row", "B")]
+    assert q.select("_row", "check", "column").rows() == [
+        (2, "ragged_row", "A"), (2, "ragged_row", "B")
+    ]
     assert _conserved(root, "wide") == {"units_in": 4, "rows_kept": 2, "rows_quarantined": 2}
 
 
@@ -714,7 +722,9 @@ def test_batch_with_offset_in_minutes(tmp_path):
     cfg, root = _project(tmp_path, src, {"b.csv": text})
     _run(cfg, root, "batches")
     df = _staged(root, "batches")
-    assert df.select("sample_index", "t_offset_s", "value").rows() == [(0, 0.0, 1.0), (1, 90.0, 2.0)]
+    assert df.select("sample_index", "t_offset_s", "value").rows() == [
+        (0, 0.0, 1.0), (1, 90.0, 2.0)
+    ]
     _conserved(root, "batches")
 
 
@@ -746,10 +756,12 @@ def test_real_datasets(tmp_path):
     for name, rows in (("dryer_batches", 9220), ("nylon_batches", 6641)):
         df = pl.read_delta(str(staged_path(root, name)))
         assert df["_row"].n_unique() == rows
-        firsts = df.group_by("batch_id").agg(pl.col("sample_index").min(), pl.len(),
-                                              pl.col("sample_index").max().alias("last"))  # fmt: skip
+        firsts = df.group_by("batch_id").agg(
+            pl.col("sample_index").min(), pl.len(), pl.col("sample_index").max().alias("last")
+        )
         assert firsts["sample_index"].to_list() == [0] * firsts.height
-        assert ((firsts["last"] + 1) * 10).to_list() == firsts["len"].to_list()  # 0..n-1 per batch, 10 tags each
+        # 0..n-1 per batch, 10 tags each
+        assert ((firsts["last"] + 1) * 10).to_list() == firsts["len"].to_list()
     dryer = pl.read_delta(str(staged_path(root, "dryer_batches")))
     assert dryer["ts_utc"].null_count() == dryer.height
     assert set(dryer["unit"].drop_nulls()) == {"K"}

@@ -94,7 +94,7 @@ def _status(result) -> dict[str, str]:
 
 @pytest.mark.parametrize("style", ["top", "client_kwargs"])
 def test_s3_ingest_rows_quarantine_and_rerun(tmp_path, s3, bucket, style):
-    client, url = s3
+    _client, url = s3
     opts = _options(url, style)
     cfg = _cfg(tmp_path, bucket, f"s3://{bucket}/plant/*.csv")
     src, root = cfg.source("line"), tmp_path / "lake"
