@@ -135,8 +135,19 @@ class Mapper:
         """Canonical rows and quarantine rows for one batch of delivered rows."""
         if self.src.shape in ("wide", "batch") and self.src.kind == "sensor":
             batch = self._melt(batch)
+        self._memo: dict[str, pl.Expr] = {}
         exprs, problems = self._field_exprs(batch)
         return self._split(batch, exprs, problems)
+
+    def _memo_col(self, name: str, expr: pl.Expr) -> pl.Expr:
+        """``expr`` computed once per batch as hidden column ``name`` (a reference to it).
+
+        Masks, values and reasons often share a subexpression (a stripped cell, a parsed number);
+        polars does not share it across them, so it is materialised before the one pass of
+        :meth:`_split`. Memo columns may use earlier ones.
+        """
+        self._memo[name] = expr
+        return pl.col(name)
 
     def _split(
         self, batch: pl.DataFrame, exprs: dict[str, pl.Expr], problems: list[Problem]
@@ -153,13 +164,25 @@ class Mapper:
             [pl.when(p.mask).then(pl.lit(i, pl.Int32)) for i, p in enumerate(problems)]
             or [pl.lit(None, pl.Int32)]
         )
-        staged = batch.with_columns(first.alias("_problem"))
-        ok = staged.filter(pl.col("_problem").is_null())
+        # One pass over the batch computes the problem index and every field (all elementwise and
+        # non-raising), so common subexpressions (a stripped column, a parsed timestamp) are
+        # evaluated once; only the strict casts wait until the problem rows are filtered out.
+        fields = {n: e for n, e in exprs.items() if n in self.schema and not n.startswith("_")}
+        lf = batch.lazy()
+        for name, e in getattr(self, "_memo", {}).items():
+            lf = lf.with_columns(e.alias(name))
+        staged = lf.with_columns(
+            first.alias("_problem"), *[e.alias(f"__out.{n}") for n, e in fields.items()]
+        ).collect()
+        n_bad = staged.height - staged.get_column("_problem").null_count()
+        ok = staged.filter(pl.col("_problem").is_null()) if n_bad else staged
         good = ok.select(
-            [exprs.get(name, pl.lit(None)).cast(dtype).alias(name)
+            [(pl.col(f"__out.{name}") if name in fields else pl.lit(None)).cast(dtype).alias(name)
              for name, dtype in self.schema.items() if not name.startswith("_")]
             + [e.cast(self.schema[n]).alias(n) for n, e in prov.items()]
         )  # fmt: skip
+        if n_bad == 0:
+            return good, canonical.empty_quarantine()
         bad_rows = staged.filter(pl.col("_problem").is_not_null())
         if bad_rows.height == 0:
             return good, canonical.empty_quarantine()
@@ -252,8 +275,8 @@ class Mapper:
         if delivered.is_numeric():
             parsed = expr.cast(pl.Float64)  # typed by the reader: nothing to parse
         else:
-            raw = expr.cast(pl.String).str.strip_chars()
-            parsed = raw.cast(pl.Float64, strict=False)
+            raw = self._memo_col(f"__raw.{name}", expr.cast(pl.String).str.strip_chars())
+            parsed = self._memo_col(f"__num.{name}", raw.cast(pl.Float64, strict=False))
             problems.append(
                 problem(
                     "non_numeric",
@@ -272,10 +295,8 @@ class Mapper:
             return parsed * scale + offset, problems
         # a per-row unit expression: convert through the distinct units of this batch
         unit_expr, unit_label = unit_spec
-        distinct = [
-            u for u in batch.select(unit_expr.alias("u")).get_column("u").unique().to_list()
-            if u is not None
-        ]  # fmt: skip
+        distinct = [u for u in _distinct(batch, unit_expr).to_list() if u is not None]
+        unit_expr = self._memo_col(f"__unit.{name}", unit_expr)
         table: dict[str, tuple[float, float, str]] = {}
         bad_units = []
         for u in distinct:
@@ -350,13 +371,19 @@ class Mapper:
         fmt = self._time_formats.get(name)
         kw = dict(timezone=self.timezone, fmt=fmt, ambiguous=spec.ambiguous,
                   nonexistent=spec.nonexistent, dtype=dtype)  # fmt: skip
-        parsed = timeutil.parse_local_to_utc(expr, **kw)
+        parsed = self._memo_col(f"__ts.{name}", timeutil.parse_local_to_utc(expr, **kw))
         check = timeutil.time_check(expr, **kw)
         raw = expr.cast(pl.String)
+        # time_check is non-null exactly where a present value parses to null (its documented
+        # contract), so the mask reuses the parsed column; the check itself is only evaluated on
+        # quarantined rows.
+        present = expr.is_not_null()
+        if dtype is None or dtype == pl.String:
+            present = present & (expr.cast(pl.String).str.strip_chars().str.len_chars() > 0)
         return parsed, problem(
             check,
             self._cell_label(label, batch),
-            check.is_not_null(),
+            present & parsed.is_null(),
             raw,
             pl.format("{} '{}' in column '{}' (zone {})", check, raw, pl.lit(label),
                       pl.lit(self.timezone)),
@@ -376,8 +403,15 @@ class Mapper:
             alias, label = pl.lit(str(self.src.constants["equipment_id"])), "equipment"
         else:
             return None
-        distinct = batch.select(alias.alias("a")).get_column("a")
-        counts = distinct.value_counts()
+        roots = alias.meta.root_names()
+        if len(roots) == 1 and roots[0] in batch.columns:
+            # count the delivered spellings, then map the few distinct ones (same counts)
+            counts = (
+                batch.group_by(roots[0]).agg(pl.len().alias("n"))
+                .select(alias.alias("a"), "n").group_by("a").agg(pl.col("n").sum())
+            )  # fmt: skip
+        else:
+            counts = batch.select(alias.alias("a")).get_column("a").value_counts()
         resolved: dict[str, str | None] = {}
         for a, n in counts.iter_rows():
             if a is None:
@@ -495,6 +529,15 @@ class Mapper:
                 raise MappingError(msg)
             long = long.with_columns(pl.col(b.offset_column).cast(pl.String).alias("__t_offset_s"))
         return long
+
+
+def _distinct(batch: pl.DataFrame, expr: pl.Expr) -> pl.Series:
+    """Distinct values of an elementwise expression; one of a single column is evaluated on that
+    column's distinct values only (a few, where the batch has many rows)."""
+    roots = expr.meta.root_names()
+    if len(roots) == 1 and roots[0] in batch.columns:
+        batch = batch.select(pl.col(roots[0]).unique())
+    return batch.select(expr.alias("u")).get_column("u").unique()
 
 
 def _slug(text: str) -> str:
