@@ -54,11 +54,12 @@ def build_definitions(sources: str | Path, home: str | Path | Home | None = None
     sources = Path(sources).resolve()
     cfg = config.load(sources)
     ingest_assets = build_ingest_assets(cfg)
+    jobs = build_jobs(ingest_assets)
     return dg.Definitions(
         assets=build_assets(cfg),
         resources=build_resources(sources, h),
-        jobs=build_jobs(ingest_assets),
-        schedules=build_schedules(cfg),
+        jobs=jobs,
+        schedules=build_schedules([j for j in jobs if j.name.startswith("ingest_")]),
         sensors=build_sensors(cfg),
     )
 

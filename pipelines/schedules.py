@@ -1,35 +1,32 @@
-"""Schedules: a nightly sweep of every source, for plants that drop files without telling anyone."""
+"""Schedules: a nightly sweep of every source, for plants that drop files without telling anyone.
+
+One schedule per ingest job: each ingest asset is partitioned by its own sources, so a single job
+cannot span them. Unchanged files are skipped cheaply (size and mtime, then sha256).
+"""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from corpusmill.canonical import KIND_TABLE
-from corpusmill.config import SourcesConfig
+
+def build_schedules(ingest_jobs: list[dg.UnresolvedAssetJobDefinition]) -> list[dg.ScheduleDefinition]:
+    return [_nightly(job) for job in ingest_jobs]
 
 
-def build_schedules(cfg: SourcesConfig) -> list[dg.ScheduleDefinition]:
-    by_table: dict[str, list[str]] = {}
-    for s in cfg.sources:
-        if KIND_TABLE[s.kind] != "equipment":
-            by_table.setdefault(KIND_TABLE[s.kind], []).append(s.name)
-
+def _nightly(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
     @dg.schedule(
-        name="nightly_ingest",
+        name=f"nightly_{job.name}",
         cron_schedule="0 2 * * *",
-        target=dg.AssetSelection.groups("ingest"),
+        job=job,
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.STOPPED,
-        description="At 02:00 UTC: ingest every source (unchanged files are skipped cheaply).",
+        description=f"At 02:00 UTC: run {job.name} for every source (one run per source).",
     )
-    def nightly_ingest(context: dg.ScheduleEvaluationContext):
+    def _schedule(context: dg.ScheduleEvaluationContext):
         day = context.scheduled_execution_time.strftime("%Y-%m-%d")
-        for table, names in sorted(by_table.items()):
-            for name in sorted(names):
-                yield dg.RunRequest(
-                    run_key=f"{day}:{name}",
-                    partition_key=name,
-                    asset_selection=[dg.AssetKey(f"staged_{table}")],
-                )
+        partitions = job.partitions_def
+        keys = partitions.get_partition_keys() if partitions is not None else []
+        for key in keys:
+            yield dg.RunRequest(run_key=f"{day}:{key}", partition_key=key)
 
-    return [nightly_ingest]
+    return _schedule

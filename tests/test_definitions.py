@@ -62,7 +62,17 @@ def test_checks_jobs_schedules_sensors(factory: Path, tmp_path: Path) -> None:
     assert checks == {"sensor_readings_suite", "conservation"}
     assert defs.resolve_job_def("build_corpora") is not None
     assert defs.resolve_job_def("ingest_sensor_readings") is not None
-    assert defs.resolve_schedule_def("nightly_ingest") is not None
+    schedule = defs.resolve_schedule_def("nightly_ingest_sensor_readings")
+    assert schedule.job_name == "ingest_sensor_readings"
+
+
+def test_whole_code_location_resolves(factory: Path, tmp_path: Path) -> None:
+    """What the webserver does on load: every job, schedule and sensor target must resolve."""
+    defs = _defs(factory, tmp_path)
+    repo = defs.get_repository_def()
+    assert {s.name for s in repo.schedule_defs} >= {"nightly_ingest_sensor_readings"}
+    for job in repo.get_all_jobs():
+        assert job.name
     assert defs.resolve_sensor_def("source_files_sensor") is not None
 
 
@@ -82,3 +92,21 @@ def test_code_location_import_keeps_gx_lazy(factory: Path, tmp_path: Path) -> No
     seconds, gx_loaded = out.stdout.split()
     assert gx_loaded == "False", "importing the code location must not import great_expectations"
     assert not (tmp_path / ".great_expectations").exists()
+
+
+def test_dagster_validates_the_workspace(factory: Path, tmp_path: Path) -> None:
+    """`dagster definitions validate` on workspace.yaml: what `make dev` loads."""
+    home = tmp_path / "home"
+    (home / "dagster").mkdir(parents=True)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "CORPUSMILL_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "CORPUSMILL_SOURCES": str(factory / "sources.yaml"),
+    }
+    dagster = Path(sys.executable).with_name("dagster")
+    out = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+                         capture_output=True, text=True, env=env, cwd=REPO)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Validation successful for code location corpusmill" in out.stderr
