@@ -109,4 +109,4 @@ def test_dagster_validates_the_workspace(factory: Path, tmp_path: Path) -> None:
     out = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
                          capture_output=True, text=True, env=env, cwd=REPO)  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "Validation successful for code location corpusmill" in out.stderr
+    assert "Validation successful for code location corpusmill" in out.stdout + out.stderr
