@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from corpusmill import canonical, timeutil, units
@@ -100,6 +101,7 @@ class Mapper:
         self.tally = AliasTally()
         self._batch_positions: dict[str, int] = {}  # batch id -> next sample index
         self._time_formats: dict[str, str | None] = {}
+        self._tag_tables: dict[tuple[str, ...], pl.DataFrame] = {}
         self._check_columns()
 
     # -- column checks ---------------------------------------------------------------------
@@ -492,6 +494,8 @@ class Mapper:
             assert b is not None
             keys = [b.batch_column] + ([b.offset_column] if b.offset_column else [])
         tags = self._tag_columns(batch.columns, set(keys))
+        if self.src.wide is not None and tags and _increasing(batch.get_column("_row")):
+            return self._melt_rows(batch, keys, tags)
         long = batch.select(
             *keys, "_row", *[pl.col(t).cast(pl.String).alias(t) for t in tags]
         ).unpivot(index=[*keys, "_row"], on=tags, variable_name="__tag", value_name="__value")
@@ -506,6 +510,31 @@ class Mapper:
             pl.col("__tag").replace_strict(order, return_dtype=pl.Int32).alias("__tag_pos"),
             pl.col("__tag").alias("__column"),
         ).sort("_row", "__tag_pos")
+
+    def _melt_rows(self, batch: pl.DataFrame, keys: list[str], tags: list[str]) -> pl.DataFrame:
+        """:meth:`_melt` for a wide file whose rows are in ``_row`` order: the same frame, with the
+        cells put in row-then-tag order by one gather instead of a join with the tag table and a
+        sort. ``unpivot`` stacks the tag columns one after the other (column-major)."""
+        key = tuple(tags)
+        table = self._tag_tables.get(key)
+        if table is None:
+            table = self._tag_tables[key] = self.tag_table(tags)
+        n, t = batch.height, len(tags)
+        tile = np.tile(np.arange(t, dtype=np.int32), n)
+        pos = pl.Series("__tag_pos", tile)
+        order = pl.Series(tile.astype(np.int64) * n + np.repeat(np.arange(n, dtype=np.int64), t))
+        long = (
+            batch.select(*keys, "_row", *[pl.col(c).cast(pl.String).alias(c) for c in tags])
+            .unpivot(index=[*keys, "_row"], on=tags, variable_name="__tag", value_name="__value")
+            .drop("__tag")
+            .select(pl.all().gather(order))
+        )
+        assert self.src.wide is not None
+        return long.with_columns(
+            *[table.get_column(c).gather(pos) for c in table.columns],
+            pl.col(self.src.wide.time_column).alias("__ts_utc"),
+            pos,
+        ).with_columns(pl.col("__tag").alias("__column"))
 
     def _batch_clock(self, long: pl.DataFrame) -> pl.DataFrame:
         b = self.src.batch
@@ -529,6 +558,10 @@ class Mapper:
                 raise MappingError(msg)
             long = long.with_columns(pl.col(b.offset_column).cast(pl.String).alias("__t_offset_s"))
         return long
+
+
+def _increasing(s: pl.Series) -> bool:
+    return bool((s.diff().drop_nulls() > 0).all())
 
 
 def _distinct(batch: pl.DataFrame, expr: pl.Expr) -> pl.Series:
