@@ -318,7 +318,7 @@ def ingest_source(
         arrow_schema = pl.DataFrame(schema=schema).to_arrow().schema
         stream = _stream(cfg, src, todo, run_id, sidecar, storage_options, quarantine, aliases,
                          arrow_schema, say)  # fmt: skip
-        reader = pa.RecordBatchReader.from_batches(arrow_schema, stream)
+        reader = pa.RecordBatchReader.from_batches(arrow_schema, _prefetch(stream))
         where = {"_file": replaced}
         lake.replace_rows(staged_path(lake_root, src.name), reader, where=where)
         q = pl.concat(quarantine, how="vertical") if quarantine else canonical.empty_quarantine()
@@ -421,7 +421,10 @@ def _stream(
                     quarantine.append(bad)
                     checks.update(bad.get_column("check").to_list())
                 if good.height:
-                    yield from good.to_arrow().cast(arrow_schema).to_batches()
+                    arrow = good.to_arrow()
+                    if arrow.schema != arrow_schema:
+                        arrow = arrow.cast(arrow_schema)
+                    yield from arrow.to_batches()
             if not columns:  # a 0-byte file has no header: nothing drifted, nothing to map
                 fr.message = "empty file: no header and no rows"
             elif missing:
@@ -430,6 +433,58 @@ def _stream(
                 )
             fr.by_check = dict(checks)
             aliases.append(mapper.tally.frame(src.name, fr.file))
+
+
+def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """``items``, produced by a worker thread up to ``depth`` ahead of the consumer.
+
+    The Delta writer encodes and writes one batch while the next is read and mapped (polars and
+    delta-rs release the GIL), instead of the two taking turns. Errors reach the consumer; a
+    consumer that stops early stops the worker.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    break
+        except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
+            put(("error", e))
+        else:
+            put(("done", None))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=work, name="corpusmill-ingest-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _reshaped_tags(mapper: Mapper, columns: list[str]) -> list[str] | None:
@@ -534,8 +589,13 @@ def _open(
                             workdir=workdir)  # fmt: skip
     joins = [_read_join(cfg, j, storage_options, workdir) for j in src.join]
 
+    chunk = BATCH_ROWS
+    if src.kind == "sensor" and src.shape in ("wide", "batch"):
+        # every delivered row becomes one row per tag column: keep a batch near BATCH_ROWS cells
+        chunk = max(1, BATCH_ROWS // max(1, len(rr.columns)))
+
     def batches() -> Iterator[pl.DataFrame]:
-        for batch in rr.frame.collect_batches(chunk_size=BATCH_ROWS):
+        for batch in rr.frame.collect_batches(chunk_size=chunk):
             for spec, right in joins:
                 batch = _join(batch, spec, right)
             yield batch
