@@ -306,15 +306,18 @@ class Mapper:
                 table[u] = units.to_si(u)
             except units.UnitError:
                 bad_units.append(u)
+        # one lookup per row: the unit's position in `table` (null when unknown), then the scale,
+        # offset and SI unit are gathered by position
+        at = self._memo_col(f"__unit_at.{name}", unit_expr.replace_strict(
+            {u: i for i, u in enumerate(table)}, default=None, return_dtype=pl.UInt32
+        ))  # fmt: skip
+
+        def lookup(i: int, dtype: pl.DataType) -> pl.Expr:
+            return pl.lit(pl.Series([t[i] for t in table.values()], dtype=dtype)).gather(at)
+
         # a row without a unit is left as delivered (scale 1, offset 0); its unit stays null
-        scale = pl.when(unit_expr.is_null()).then(1.0).otherwise(
-            unit_expr.replace_strict({u: t[0] for u, t in table.items()}, default=None,
-                                     return_dtype=pl.Float64)
-        )  # fmt: skip
-        offset = pl.when(unit_expr.is_null()).then(0.0).otherwise(
-            unit_expr.replace_strict({u: t[1] for u, t in table.items()}, default=None,
-                                     return_dtype=pl.Float64)
-        )  # fmt: skip
+        scale = pl.when(unit_expr.is_null()).then(1.0).otherwise(lookup(0, pl.Float64()))
+        offset = pl.when(unit_expr.is_null()).then(0.0).otherwise(lookup(1, pl.Float64()))
         if bad_units:
             problems.append(
                 problem(
@@ -325,9 +328,7 @@ class Mapper:
                     pl.format("unit '{}' is not a known unit", unit_expr),
                 )
             )
-        self._si_unit[name] = unit_expr.replace_strict(
-            {u: t[2] for u, t in table.items()}, default=None, return_dtype=pl.String
-        )
+        self._si_unit[name] = lookup(2, pl.String())
         return parsed * scale + offset, problems
 
     def _unit_for(self, name: str, batch: pl.DataFrame) -> str | tuple[pl.Expr, str] | None:
