@@ -135,6 +135,7 @@ class Mapper:
 
     def transform(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Canonical rows and quarantine rows for one batch of delivered rows."""
+        self._cells: pl.DataFrame | None = None  # set by _melt_rows: one row per tag column
         if self.src.shape in ("wide", "batch") and self.src.kind == "sensor":
             batch = self._melt(batch)
         self._memo: dict[str, pl.Expr] = {}
@@ -170,9 +171,22 @@ class Mapper:
         # non-raising), so common subexpressions (a stripped column, a parsed timestamp) are
         # evaluated once; only the strict casts wait until the problem rows are filtered out.
         fields = {n: e for n, e in exprs.items() if n in self.schema and not n.startswith("_")}
+        # In a melted wide batch, expressions of the tag's columns alone (equipment, signal, unit)
+        # are evaluated once per tag column and gathered by tag position (elementwise: same values).
+        cells = getattr(self, "_cells", None)
+
+        def per_cell(name: str, e: pl.Expr) -> pl.Expr:
+            nonlocal cells
+            roots = set(e.meta.root_names())
+            if cells is None or not roots or not roots <= set(cells.columns):
+                return e
+            cells = cells.with_columns(e.alias(name))
+            return pl.lit(cells.get_column(name)).gather(pl.col("__tag_pos"))
+
         lf = batch.lazy()
         for name, e in getattr(self, "_memo", {}).items():
-            lf = lf.with_columns(e.alias(name))
+            lf = lf.with_columns(per_cell(name, e).alias(name))
+        fields = {n: per_cell(f"__out.{n}", e) for n, e in fields.items()}
         staged = lf.with_columns(
             first.alias("_problem"), *[e.alias(f"__out.{n}") for n, e in fields.items()]
         ).collect()
@@ -531,6 +545,9 @@ class Mapper:
             .select(pl.all().gather(order))
         )
         assert self.src.wide is not None
+        self._cells = table.with_columns(
+            pl.col("__tag").alias("__column"), pl.int_range(t, dtype=pl.Int32).alias("__tag_pos")
+        )
         return long.with_columns(
             *[table.get_column(c).gather(pos) for c in table.columns],
             pl.col(self.src.wide.time_column).alias("__ts_utc"),
