@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wide-rows", type=int, default=None,
                     help="rows of the wide file (default 100k; --rows/100 when --rows is given)")
     ap.add_argument("--tags", type=int, default=500, help="tag columns of the wide file")
-    ap.add_argument("--repeat", type=int, default=1, help="timed runs per side; the best counts")
+    ap.add_argument("--repeat", type=int, default=2, help="timed runs per side; the best counts")
     ap.add_argument("--skip", default="", help="comma list of floor, peak, wide to skip")
     ap.add_argument("--keep", action="store_true", help="keep the Delta tables written")
     ap.add_argument("--child-ingest", nargs=2, metavar=("SOURCES", "LAKE"), help=argparse.SUPPRESS)
