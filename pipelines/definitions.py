@@ -73,15 +73,23 @@ def served_sources(home: Home) -> Path:
         return home.sources_file
     sample = home.root / SAMPLE_DIR / "sources.yaml"
     if not sample.exists():
+        import shutil
+        import tempfile
+
         from corpusmill.generate import generate
 
-        generate(sample.parent, scale=1, seed=0)
+        # generate beside the target and rename: concurrent loaders never see half a factory
+        tmp = Path(tempfile.mkdtemp(prefix=".sample-", dir=home.root))
+        generate(tmp, scale=1, seed=0)
+        try:
+            tmp.rename(sample.parent)
+        except OSError:  # another process got there first
+            shutil.rmtree(tmp, ignore_errors=True)
     return sample
 
 
-def _load() -> dg.Definitions:
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Loaded by Dagster when the code location starts, not on import (importing stays cheap)."""
     home = activate(None)
     return build_definitions(served_sources(home), home)
-
-
-defs = _load()
