@@ -13,14 +13,13 @@ Per source, in one run:
 
 from __future__ import annotations
 
-import fnmatch
 import io
 import os
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -683,14 +682,6 @@ def _image_row(
     ).drop("literal", strict=False)
 
 
-def orphan_sidecar_rows(src: Source, sidecar: pl.DataFrame, files: list[str]) -> pl.DataFrame:
-    """Sidecar rows naming an image that is not there."""
-    assert src.sidecar is not None
-    names = {f.rsplit("/", 1)[-1] for f in files}
-    col = pl.col(src.sidecar.file_column).cast(pl.String)
-    return sidecar.filter(~col.is_in(sorted(names)))
-
-
 def conservation(lake_root: Path, source: str) -> dict[str, int]:
     """Units the readers delivered (from the ledger) against rows actually committed to the lake.
 
@@ -709,11 +700,3 @@ def conservation(lake_root: Path, source: str) -> dict[str, int]:
         "rows_kept": count(staged_path(lake_root, source)),
         "rows_quarantined": count(quarantine_path(lake_root, "ingest", source)),
     }
-
-
-def result_dict(r: SourceResult) -> dict[str, Any]:
-    return {**r.summary(), "files_detail": [asdict(f) for f in r.files]}
-
-
-def matches(path: str, pattern: str) -> bool:
-    return fnmatch.fnmatch(path, pattern)
