@@ -17,8 +17,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from corpusmill.yamlfile import read_mapping
 
 POOL_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
@@ -168,20 +169,7 @@ def load_job(path: str | Path | None = None) -> TrainingJob:
 
 
 def _read(path: Path, what: str) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        msg = f"{path}: {what} file not found"
-        raise ComputeConfigError(msg) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        msg = f"{path}: not valid YAML: {e}"
-        raise ComputeConfigError(msg) from None
-    if not isinstance(raw, dict):
-        msg = f"{path}: expected a mapping at the top level of the {what}"
-        raise ComputeConfigError(msg)
-    return raw
+    return read_mapping(path, f"{what} file", ComputeConfigError)
 
 
 def _explain(path: Path, raw: dict[str, Any], err: ValidationError, what: str) -> str:

@@ -11,8 +11,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from corpusmill.yamlfile import read_mapping
 
 Kind = Literal["sensor", "production", "quality", "maintenance", "document", "image", "equipment"]
 Format = Literal[
@@ -392,19 +393,7 @@ def load(path: str | Path) -> SourcesConfig:
         each problem, the source (by name) and the field.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        msg = f"{path}: sources file not found"
-        raise ConfigError(msg) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        msg = f"{path}: not valid YAML: {e}"
-        raise ConfigError(msg) from None
-    if not isinstance(raw, dict):
-        msg = f"{path}: expected a mapping with a 'sources' list at the top level"
-        raise ConfigError(msg)
+    raw = read_mapping(path, "sources file", ConfigError)
     try:
         cfg = SourcesConfig.model_validate(raw)
     except ValidationError as e:
