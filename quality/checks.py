@@ -50,8 +50,13 @@ def check_results(
     *,
     rows_in: int,
     docs_url: str | None,
+    stored: tuple[int, int] | None = None,
 ) -> list[AssetCheckResult]:
-    """``AssetCheckResult``s for the suite check and the conservation check."""
+    """``AssetCheckResult``s for the suite check and the conservation check.
+
+    ``stored`` is (rows kept, rows quarantined) as recounted in the lake after writing; when given,
+    the conservation check judges what was stored rather than the in-memory result.
+    """
     key = dg.AssetKey.from_coercible(asset_key)
     summary = validation.summary.to_dicts()
     failed = [s for s in summary if not s["success"]]
@@ -108,7 +113,7 @@ def check_results(
     if docs_url:
         meta["data_docs"] = dg.MetadataValue.url(docs_url)
 
-    kept, quarantined = validation.rows_kept, validation.rows_quarantined
+    kept, quarantined = stored or (validation.rows_kept, validation.rows_quarantined)
     conserved = rows_in == kept + quarantined
     return [
         dg.AssetCheckResult(

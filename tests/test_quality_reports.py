@@ -38,6 +38,10 @@ def test_error_failure_is_error_severity_with_metadata() -> None:
     assert md["data_docs"].value == "file:///home/gx/index.html"
     assert cons.check_name == "conservation" and cons.passed
     assert cons.metadata["rows_quarantined"].value == 3
+    # judged on what the lake holds after writing: a row lost by the write fails the check
+    _, lost = check_results("sensor_readings", "sensor_readings", v, rows_in=6, docs_url=None,
+                            stored=(v.rows_kept - 1, v.rows_quarantined))  # fmt: skip
+    assert not lost.passed and lost.metadata["rows_lost"].value == 1
 
 
 def test_warn_only_failure_is_warn_and_conservation_can_fail() -> None:

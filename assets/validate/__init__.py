@@ -45,6 +45,8 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
         docs = reports.build_data_docs(gx_dir)
         corpusmill.refresh_catalog()
         written = lake.scan(corpusmill.lake / table).select(pl.len()).collect().item()
+        qpath = quarantine_path(corpusmill.lake, "validate", table)
+        quarantined = lake.scan(qpath).select(pl.len()).collect().item()
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": written,
@@ -53,7 +55,8 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
                 "data_docs": dg.MetadataValue.url(docs.as_uri()),
             },
             check_results=checks.check_results(key, table, result, rows_in=rows.height,
-                                               docs_url=docs.as_uri()),  # fmt: skip
+                                               docs_url=docs.as_uri(),
+                                               stored=(written, quarantined)),  # fmt: skip
         )
 
     return _asset
