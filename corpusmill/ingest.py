@@ -314,7 +314,7 @@ def ingest_source(
         quarantine: list[pl.DataFrame] = []
         aliases: list[pl.DataFrame] = []
         schema = canonical.schema(table)
-        arrow_schema = pl.DataFrame(schema=schema).to_arrow().schema
+        arrow_schema = lake.to_arrow(pl.DataFrame(schema=schema)).schema
         stream = _stream(cfg, src, todo, run_id, sidecar, storage_options, quarantine, aliases,
                          arrow_schema, say)  # fmt: skip
         reader = pa.RecordBatchReader.from_batches(arrow_schema, _prefetch(stream))
@@ -420,7 +420,7 @@ def _stream(
                     quarantine.append(bad)
                     checks.update(bad.get_column("check").to_list())
                 if good.height:
-                    arrow = good.to_arrow()
+                    arrow = lake.to_arrow(good)
                     if arrow.schema != arrow_schema:
                         arrow = arrow.cast(arrow_schema)
                     yield from arrow.to_batches()
