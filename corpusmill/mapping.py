@@ -47,6 +47,15 @@ def problem(
     return Problem(as_expr(check), as_expr(column), mask, raw, reason)
 
 
+def _suspect(mask: pl.Expr) -> Problem:
+    """A fast-pass problem: only its mask (a superset of the rows with a problem) is used."""
+    return problem("suspect", "", mask, pl.lit(None, pl.String), pl.lit(None, pl.String))
+
+
+#: Values sampled to tell a repetitive text column from one of mostly distinct values.
+_SAMPLE = 4096
+
+
 @dataclass
 class FileContext:
     source: str
@@ -134,72 +143,50 @@ class Mapper:
     # -- the batch transform ---------------------------------------------------------------
 
     def transform(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Canonical rows and quarantine rows for one batch of delivered rows."""
-        self._cells: pl.DataFrame | None = None  # set by _melt_rows: one row per tag column
+        """Canonical rows and quarantine rows for one batch of delivered rows.
+
+        Two passes. The fast pass maps every row with cheap expressions (no whitespace trimming,
+        no reasons) and flags the rows that *might* have a problem or need trimming: a superset of
+        the problem rows. Flagged rows (usually none or few) are mapped again by the exact pass,
+        which decides between canonical row and quarantine and words the reason. On unflagged rows
+        both passes give the same values, so the output is the exact pass's on every row.
+        """
+        self._rows = self._tags = None  # set by _melt for a wide file (see _factored)
         if self.src.shape in ("wide", "batch") and self.src.kind == "sensor":
             batch = self._melt(batch)
-        self._memo: dict[str, pl.Expr] = {}
-        exprs, problems = self._field_exprs(batch)
-        return self._split(batch, exprs, problems)
+        exprs, problems = self._field_exprs(batch, fast=True)
+        masks = {f"__suspect{i}": p.mask for i, p in enumerate(problems)}
+        staged = self._stage(batch, exprs, masks)
+        if not masks:
+            return self._good(staged, exprs), canonical.empty_quarantine()
+        flags = staged.select(pl.any_horizontal(list(masks)).fill_null(False)).to_series()
+        if not flags.any():
+            return self._good(staged, exprs), canonical.empty_quarantine()
+        good = self._good(staged.filter(~flags), exprs).with_columns(
+            (~flags).arg_true().alias("__pos")
+        )
+        # rechunked: polars 2.1 panics formatting a reason from a filtered multi-chunk string
+        # column (an out-of-bounds view), and the flagged rows are few
+        sub = self._materialize(batch.filter(flags)).rechunk()
+        sub = sub.with_columns(flags.arg_true().alias("__pos"))
+        self._rows = self._tags = None
+        redone, bad = self._exact(sub)
+        if redone.height:
+            good = pl.concat([good, redone], how="vertical").sort("__pos")
+        return good.drop("__pos"), bad
 
-    def _memo_col(self, name: str, expr: pl.Expr) -> pl.Expr:
-        """``expr`` computed once per batch as hidden column ``name`` (a reference to it).
-
-        Masks, values and reasons often share a subexpression (a stripped cell, a parsed number);
-        polars does not share it across them, so it is materialised before the one pass of
-        :meth:`_split`. Memo columns may use earlier ones.
-        """
-        self._memo[name] = expr
-        return pl.col(name)
-
-    def _split(
-        self, batch: pl.DataFrame, exprs: dict[str, pl.Expr], problems: list[Problem]
-    ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        ctx = self.ctx
-        prov = {
-            "_source": pl.lit(ctx.source),
-            "_file": pl.lit(ctx.file),
-            "_row": pl.col("_row").cast(pl.Int64),
-            "_file_sha256": pl.lit(ctx.sha256),
-            "_run_id": pl.lit(ctx.run_id),
-        }
+    def _exact(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The exact pass: canonical rows (keeping ``__pos``) and one quarantine row per problem
+        row, naming the first problem found."""
+        exprs, problems = self._field_exprs(batch, fast=False)
         first = pl.coalesce(
             [pl.when(p.mask).then(pl.lit(i, pl.Int32)) for i, p in enumerate(problems)]
             or [pl.lit(None, pl.Int32)]
         )
-        # One pass over the batch computes the problem index and every field (all elementwise and
-        # non-raising), so common subexpressions (a stripped column, a parsed timestamp) are
-        # evaluated once; only the strict casts wait until the problem rows are filtered out.
-        fields = {n: e for n, e in exprs.items() if n in self.schema and not n.startswith("_")}
-        # In a melted wide batch, expressions of the tag's columns alone (equipment, signal, unit)
-        # are evaluated once per tag column and gathered by tag position (elementwise: same values).
-        cells = getattr(self, "_cells", None)
-
-        def per_cell(name: str, e: pl.Expr) -> pl.Expr:
-            nonlocal cells
-            roots = set(e.meta.root_names())
-            if cells is None or not roots or not roots <= set(cells.columns):
-                return e
-            cells = cells.with_columns(e.alias(name))
-            return pl.lit(cells.get_column(name)).gather(pl.col("__tag_pos"))
-
-        lf = batch.lazy()
-        for name, e in getattr(self, "_memo", {}).items():
-            lf = lf.with_columns(per_cell(name, e).alias(name))
-        fields = {n: per_cell(f"__out.{n}", e) for n, e in fields.items()}
-        staged = lf.with_columns(
-            first.alias("_problem"), *[e.alias(f"__out.{n}") for n, e in fields.items()]
-        ).collect()
-        n_bad = staged.height - staged.get_column("_problem").null_count()
-        ok = staged.filter(pl.col("_problem").is_null()) if n_bad else staged
-        good = ok.select(
-            [(pl.col(f"__out.{name}") if name in fields else pl.lit(None)).cast(dtype).alias(name)
-             for name, dtype in self.schema.items() if not name.startswith("_")]
-            + [e.cast(self.schema[n]).alias(n) for n, e in prov.items()]
-        )  # fmt: skip
-        if n_bad == 0:
-            return good, canonical.empty_quarantine()
-        bad_rows = staged.filter(pl.col("_problem").is_not_null())
+        staged = self._stage(batch, exprs, {"_problem": first})
+        problem = staged.get_column("_problem")
+        good = self._good(staged.filter(problem.is_null()), exprs, keep=["__pos"])
+        bad_rows = staged.filter(problem.is_not_null())
         if bad_rows.height == 0:
             return good, canonical.empty_quarantine()
 
@@ -209,26 +196,129 @@ class Mapper:
                  for i, p in enumerate(problems)]
             )  # fmt: skip
 
+        ctx = self.ctx
         quarantine = bad_rows.select(
-            prov["_source"].alias("_source"),
-            prov["_file"].alias("_file"),
-            prov["_row"].alias("_row"),
+            pl.lit(ctx.source).alias("_source"),
+            pl.lit(ctx.file).alias("_file"),
+            pl.col("__out._row").alias("_row"),
             pick("column").alias("column"),
             pick("raw").alias("raw_value"),
             pick("reason").alias("reason"),
             pick("check").alias("check"),
-            prov["_run_id"].alias("_run_id"),
+            pl.lit(ctx.run_id).alias("_run_id"),
             pl.lit(self.table).alias("table"),
             pl.lit("ingest").alias("stage"),
-            prov["_file_sha256"].alias("_file_sha256"),
+            pl.lit(ctx.sha256).alias("_file_sha256"),
         )
         return good, quarantine.select(canonical.QUARANTINE.keys()).cast(canonical.QUARANTINE)
+
+    def _memo_col(self, name: str, expr: pl.Expr) -> pl.Expr:
+        """``expr`` computed once per batch as hidden column ``name`` (a reference to it).
+
+        Masks, values and reasons often share a subexpression (a stripped cell, a parsed number);
+        polars does not share it across them, so it is materialised before the fields in
+        :meth:`_stage`. Memo columns may use earlier ones.
+        """
+        self._memo[name] = expr
+        return pl.col(name)
+
+    def _stage(
+        self, batch: pl.DataFrame, exprs: dict[str, pl.Expr], extra: dict[str, pl.Expr]
+    ) -> pl.DataFrame:
+        """One pass over the batch: the memo columns, then ``__out.<field>`` for every field,
+        ``__out._row`` and the ``extra`` columns (all elementwise and non-raising)."""
+        named = dict(self._memo)
+        named.update({f"__out.{n}": e for n, e in exprs.items() if self._is_field(n)})
+        named["__out._row"] = pl.col("_row").cast(pl.Int64)
+        named.update(extra)
+        lf, have = batch.lazy(), set(batch.columns)
+        for name, e in named.items():
+            factored = self._factored(name, e)
+            if factored is e:  # per cell: the dimension columns it reads become cell columns
+                for col in sorted(set(e.meta.root_names()) - have):
+                    lf = lf.with_columns(self._gathered(col).alias(col))
+                    have.add(col)
+            lf = lf.with_columns(factored.alias(name))
+            have.add(name)
+        return lf.collect()
+
+    def _is_field(self, name: str) -> bool:
+        return name in self.schema and not name.startswith("_")
+
+    def _good(
+        self, staged: pl.DataFrame, exprs: dict[str, pl.Expr], keep: list[str] | None = None
+    ) -> pl.DataFrame:
+        ctx = self.ctx
+        constant = {"_source": ctx.source, "_file": ctx.file, "_file_sha256": ctx.sha256,
+                    "_run_id": ctx.run_id}  # fmt: skip
+        cols = []
+        for name, dtype in self.schema.items():
+            if name == "_row":
+                e = pl.col("__out._row")
+            elif name in constant:
+                e = pl.lit(constant[name])
+            elif name in exprs and self._is_field(name):
+                e = pl.col(f"__out.{name}")
+            else:
+                e = pl.lit(None)
+            cols.append(e.cast(dtype).alias(name))
+        return staged.select(*cols, *(keep or []))
+
+    # -- factored wide batches -------------------------------------------------------------
+    #
+    # A melted wide batch is kept factored: the cells (``__value``, ``__row_pos``, ``__tag_pos``),
+    # one frame of per-row columns (time, ``_row``) and one of per-tag columns (equipment, signal,
+    # unit, ``__column``). An expression of one dimension's columns alone is evaluated once per row
+    # or per tag and gathered to the cells, instead of once per cell.
+
+    def _dims(self) -> list[tuple[str, str]]:
+        return [("_tags", "__tag_pos"), ("_rows", "__row_pos")]
+
+    def _frame_of(self, roots: list[str] | set[str], batch: pl.DataFrame) -> pl.DataFrame | None:
+        """The frame holding every column in ``roots``: a dimension, else the batch (or None)."""
+        roots = set(roots)
+        for attr, _pos in self._dims():
+            frame = getattr(self, attr, None)
+            if frame is not None and roots and roots <= set(frame.columns):
+                return frame
+        return batch if roots <= set(batch.columns) else None
+
+    def _has(self, batch: pl.DataFrame, col: str) -> bool:
+        return self._frame_of([col], batch) is not None
+
+    def _factored(self, name: str, e: pl.Expr) -> pl.Expr:
+        roots = set(e.meta.root_names())
+        for attr, pos in self._dims():
+            frame = getattr(self, attr, None)
+            if frame is not None and roots and roots <= set(frame.columns):
+                frame = frame.with_columns(e.alias(name))
+                setattr(self, attr, frame)
+                return pl.lit(frame.get_column(name)).gather(pl.col(pos))
+        return e
+
+    def _gathered(self, col: str) -> pl.Expr:
+        for attr, pos in self._dims():
+            frame = getattr(self, attr, None)
+            if frame is not None and col in frame.columns:
+                return pl.lit(frame.get_column(col)).gather(pl.col(pos))
+        msg = f"column {col!r} is neither in the batch nor in a dimension"
+        raise KeyError(msg)
+
+    def _materialize(self, cells: pl.DataFrame) -> pl.DataFrame:
+        """Cells of a factored batch as plain rows carrying their row's and tag's columns."""
+        if self._rows is None or self._tags is None:
+            return cells
+        rows, tags = self._dims0
+        return pl.concat(
+            [cells, rows[cells.get_column("__row_pos")], tags[cells.get_column("__tag_pos")]],
+            how="horizontal",
+        )
 
     # -- fields ----------------------------------------------------------------------------
 
     def _source_expr(self, name: str, batch: pl.DataFrame) -> tuple[pl.Expr | None, str | None]:
         """The delivered value for a canonical field: (expression, delivered column name)."""
-        if f"__{name}" in batch.columns:  # delivered by reshaping or by the file reader
+        if self._has(batch, f"__{name}"):  # delivered by reshaping or by the file reader
             return pl.col(f"__{name}"), None
         if name in self.src.fields:
             col = self.src.fields[name]
@@ -237,7 +327,20 @@ class Mapper:
             return pl.lit(self.src.constants[name]), None
         return None, None
 
-    def _field_exprs(self, batch: pl.DataFrame) -> tuple[dict[str, pl.Expr], list[Problem]]:
+    def _dtype(self, batch: pl.DataFrame, expr: pl.Expr) -> pl.DataType:
+        frame = self._frame_of(expr.meta.root_names(), batch)
+        frame = batch if frame is None else frame
+        return frame.lazy().select(expr.alias("x")).collect_schema()["x"]
+
+    def _field_exprs(
+        self, batch: pl.DataFrame, *, fast: bool
+    ) -> tuple[dict[str, pl.Expr], list[Problem]]:
+        """Per canonical field its expression, and the problems a row can have.
+
+        ``fast``: the expressions skip work that only matters on unusual rows (trimming), and a
+        problem's mask is a cheap superset of its rows; see :meth:`transform`.
+        """
+        self._memo: dict[str, pl.Expr] = {}
         exprs: dict[str, pl.Expr] = {}
         problems: list[Problem] = []
         self._si_unit: dict[str, pl.Expr] = {}
@@ -248,30 +351,53 @@ class Mapper:
             if src_expr is None:
                 continue
             label = col or name
-            delivered = batch.select(src_expr.alias("x")).schema["x"]
+            delivered = self._dtype(batch, src_expr)
             if isinstance(dtype, pl.Float64):  # numbers always pass through unit conversion
-                exprs[name], probs = self._numeric(name, src_expr, label, batch, delivered)
+                exprs[name], probs = self._numeric(name, src_expr, label, batch, delivered, fast)
                 problems += probs
             elif delivered == dtype and delivered != pl.String:
                 exprs[name] = src_expr  # already typed by the reader (Parquet, images, ...)
             elif isinstance(dtype, pl.Datetime):
-                exprs[name], prob = self._timestamp(name, src_expr, label, batch)
+                exprs[name], prob = self._timestamp(name, src_expr, label, batch, fast)
                 if prob is not None:
                     problems.append(prob)
             elif isinstance(dtype, pl.Int64):
                 exprs[name], prob = self._integer(src_expr, label)
                 problems.append(prob)
             else:
-                exprs[name] = src_expr.cast(pl.String).str.strip_chars()
+                exprs[name] = self._text_of(src_expr, batch)
         if "value" in self._si_unit and "unit" in self.schema:
             exprs["unit"] = self._si_unit["value"]  # the SI unit the value was converted to
         self._derived(exprs, batch)
-        eq = self._equipment(batch)
+        eq = self._equipment(batch, tally=fast)  # the fast pass sees every row: it counts them
         if eq is not None:
             exprs["equipment_id"], prob = eq
             if prob is not None:
                 problems.insert(0, prob)
         return exprs, problems
+
+    def _text_of(self, expr: pl.Expr, batch: pl.DataFrame) -> pl.Expr:
+        """``expr`` as text without surrounding whitespace.
+
+        A column whose distinct values in this batch have none to strip is used as it is: for the
+        repetitive columns of machine exports (signal names, flags, codes) finding the few
+        distinct values is cheaper than trimming every row. Columns of mostly distinct values
+        (a sample says so) are trimmed row by row.
+        """
+        stripped = expr.cast(pl.String).str.strip_chars()
+        roots = expr.meta.root_names()
+        if not expr.meta.is_column() or len(roots) != 1:
+            return stripped
+        frame = self._frame_of(roots, batch)
+        if frame is None or frame.schema[roots[0]] != pl.String:
+            return stripped
+        values = frame.get_column(roots[0])
+        if values.len() > 4 * _SAMPLE and values.head(_SAMPLE).n_unique() > _SAMPLE // 4:
+            return stripped
+        distinct = values.unique()
+        if distinct.str.strip_chars().eq_missing(distinct).all():
+            return expr
+        return stripped
 
     def _derived(self, exprs: dict[str, pl.Expr], batch: pl.DataFrame) -> None:
         id_field = ID_FIELDS.get(self.table)
@@ -285,11 +411,22 @@ class Mapper:
                 exprs["signal"] = exprs["signal"].replace(self.src.signals)
 
     def _numeric(
-        self, name: str, expr: pl.Expr, label: str, batch: pl.DataFrame, delivered: pl.DataType
+        self,
+        name: str,
+        expr: pl.Expr,
+        label: str,
+        batch: pl.DataFrame,
+        delivered: pl.DataType,
+        fast: bool,
     ) -> tuple[pl.Expr, list[Problem]]:
         problems: list[Problem] = []
         if delivered.is_numeric():
             parsed = expr.cast(pl.Float64)  # typed by the reader: nothing to parse
+        elif fast:
+            # a padded or non-numeric cell parses to null here: flagged, and redone exactly
+            parsed = self._memo_col(f"__num.{name}", expr.cast(pl.String).cast(pl.Float64,
+                                                                             strict=False))  # fmt: skip
+            problems.append(_suspect(expr.is_not_null() & parsed.is_null()))
         else:
             raw = self._memo_col(f"__raw.{name}", expr.cast(pl.String).str.strip_chars())
             parsed = self._memo_col(f"__num.{name}", raw.cast(pl.Float64, strict=False))
@@ -309,41 +446,75 @@ class Mapper:
             scale, offset, si = units.to_si(unit_spec)
             self._si_unit[name] = pl.lit(si, pl.String)
             return parsed * scale + offset, problems
-        # a per-row unit expression: convert through the distinct units of this batch
-        unit_expr, unit_label = unit_spec
-        distinct = [u for u in _distinct(batch, unit_expr).to_list() if u is not None]
-        unit_expr = self._memo_col(f"__unit.{name}", unit_expr)
-        table: dict[str, tuple[float, float, str]] = {}
-        bad_units = []
-        for u in distinct:
-            try:
-                table[u] = units.to_si(u)
-            except units.UnitError:
-                bad_units.append(u)
-        # one lookup per row: the unit's position in `table` (null when unknown), then the scale,
-        # offset and SI unit are gathered by position
-        at = self._memo_col(f"__unit_at.{name}", unit_expr.replace_strict(
-            {u: i for i, u in enumerate(table)}, default=None, return_dtype=pl.UInt32
-        ))  # fmt: skip
+        at, table, bad = self._unit_positions(name, *unit_spec, batch)
 
         def lookup(i: int, dtype: pl.DataType) -> pl.Expr:
-            return pl.lit(pl.Series([t[i] for t in table.values()], dtype=dtype)).gather(at)
+            return pl.lit(pl.Series([t[i] for t in table], dtype=dtype)).gather(at)
 
-        # a row without a unit is left as delivered (scale 1, offset 0); its unit stays null
-        scale = pl.when(unit_expr.is_null()).then(1.0).otherwise(lookup(0, pl.Float64()))
-        offset = pl.when(unit_expr.is_null()).then(0.0).otherwise(lookup(1, pl.Float64()))
-        if bad_units:
-            problems.append(
-                problem(
-                    "unknown_unit",
-                    unit_label,
-                    unit_expr.is_in(bad_units),
-                    unit_expr,
-                    pl.format("unit '{}' is not a known unit", unit_expr),
-                )
-            )
+        if bad is not None:
+            problems.append(bad)
         self._si_unit[name] = lookup(2, pl.String())
-        return parsed * scale + offset, problems
+        return parsed * lookup(0, pl.Float64()) + lookup(1, pl.Float64()), problems
+
+    def _unit_positions(
+        self, name: str, unit_expr: pl.Expr, unit_label: str, batch: pl.DataFrame
+    ) -> tuple[pl.Expr, list[tuple[float, float, str | None]], Problem | None]:
+        """Per row, the position of its unit's (scale, offset, SI unit) in a table of the units
+        this batch uses: null where the unit is unknown. A row without a unit is left as
+        delivered (scale 1, offset 0, unit null).
+
+        The unit usually comes from one delivered column (a unit column, the signal name, a wide
+        file's tag): it is resolved once per distinct value of that column, and each row looks its
+        value up, instead of trimming and converting every row.
+        """
+        roots = unit_expr.meta.root_names()
+        if len(roots) != 1 or self._frame_of(roots, batch) is None:
+            unit_expr = self._memo_col(f"__unit.{name}", unit_expr)
+            roots = [f"__unit.{name}"]
+            frame = batch.select(unit_expr.alias(roots[0]))
+        else:
+            frame = self._frame_of(roots, batch)
+        assert frame is not None
+        root = roots[0]
+        distinct = frame.select(pl.col(root).unique()).with_columns(unit_expr.alias("__u"))
+        table: list[tuple[float, float, str | None]] = [(1.0, 0.0, None)]
+        where: dict[str, int] = {}
+        positions: dict[Any, int] = {}
+        null_position = 0
+        bad_values: list[Any] = []
+        for value, unit in distinct.iter_rows():
+            if unit is None:
+                at = 0
+            elif unit in where:
+                at = where[unit]
+            else:
+                try:
+                    conv = units.to_si(unit)
+                except units.UnitError:
+                    bad_values.append(value)
+                    continue
+                at = where[unit] = len(table)
+                table.append(conv)
+            if value is None:
+                null_position = at
+            else:
+                positions[value] = at
+        col = pl.col(root)
+        found = col.replace_strict(positions, default=None, return_dtype=pl.UInt32)
+        at_expr = self._memo_col(
+            f"__unit_at.{name}",
+            pl.when(col.is_null()).then(pl.lit(null_position, pl.UInt32)).otherwise(found),
+        )
+        bad = None
+        if bad_values:
+            bad = problem(
+                "unknown_unit",
+                unit_label,
+                col.is_in(bad_values),
+                unit_expr,
+                pl.format("unit '{}' is not a known unit", unit_expr),
+            )
+        return at_expr, table, bad
 
     def _unit_for(self, name: str, batch: pl.DataFrame) -> str | tuple[pl.Expr, str] | None:
         """The unit a numeric field is delivered in: a constant, or a per-row expression."""
@@ -353,7 +524,7 @@ class Mapper:
             return self.src.batch.offset_unit
         if self.table != "sensor_readings" or name != "value":
             return None
-        if "__unit" in batch.columns:
+        if self._has(batch, "__unit"):
             return pl.col("__unit"), "unit"
         if "unit" in self.src.fields:
             col = self.src.fields["unit"]
@@ -363,10 +534,9 @@ class Mapper:
             return sig.replace_strict(self.src.signal_units, default=None), "signal_units"
         return None
 
-    @staticmethod
-    def _cell_label(label: str, batch: pl.DataFrame) -> str | pl.Expr:
+    def _cell_label(self, label: str, batch: pl.DataFrame) -> str | pl.Expr:
         """Reshaped files report the tag column of the cell, not the melted field."""
-        return pl.col("__column") if "__column" in batch.columns else label
+        return pl.col("__column") if self._has(batch, "__column") else label
 
     def _integer(self, expr: pl.Expr, label: str) -> tuple[pl.Expr, Problem]:
         raw = expr.cast(pl.String).str.strip_chars()
@@ -378,24 +548,30 @@ class Mapper:
         )  # fmt: skip
 
     def _timestamp(
-        self, name: str, expr: pl.Expr, label: str, batch: pl.DataFrame
+        self, name: str, expr: pl.Expr, label: str, batch: pl.DataFrame, fast: bool
     ) -> tuple[pl.Expr, Problem | None]:
-        dtype = batch.select(expr.alias("t")).schema["t"] if isinstance(expr, pl.Expr) else None
+        dtype = self._dtype(batch, expr)
         spec = self.src.time
         if name not in self._time_formats and dtype == pl.String:
-            sample = batch.select(expr.alias("t")).get_column("t").drop_nulls().head(1000)
+            frame = self._frame_of(expr.meta.root_names(), batch)
+            frame = batch if frame is None else frame
+            sample = frame.select(expr.alias("t")).get_column("t").drop_nulls().head(1000)
             self._time_formats[name] = spec.format or timeutil.infer_format(sample)
         fmt = self._time_formats.get(name)
         kw = dict(timezone=self.timezone, fmt=fmt, ambiguous=spec.ambiguous,
                   nonexistent=spec.nonexistent, dtype=dtype)  # fmt: skip
-        parsed = self._memo_col(f"__ts.{name}", timeutil.parse_local_to_utc(expr, **kw))
+        parsed = self._memo_col(
+            f"__ts.{name}", timeutil.parse_local_to_utc(expr, strip=not fast, **kw)
+        )
+        if fast:  # blank, padded, unparseable and quarantined times all parse to null here
+            return parsed, _suspect(expr.is_not_null() & parsed.is_null())
         check = timeutil.time_check(expr, **kw)
         raw = expr.cast(pl.String)
         # time_check is non-null exactly where a present value parses to null (its documented
         # contract), so the mask reuses the parsed column; the check itself is only evaluated on
         # quarantined rows.
         present = expr.is_not_null()
-        if dtype is None or dtype == pl.String:
+        if dtype == pl.String:
             present = present & (expr.cast(pl.String).str.strip_chars().str.len_chars() > 0)
         return parsed, problem(
             check,
@@ -408,8 +584,12 @@ class Mapper:
 
     # -- equipment -------------------------------------------------------------------------
 
-    def _equipment(self, batch: pl.DataFrame) -> tuple[pl.Expr, Problem | None] | None:
-        if "__equipment" in batch.columns:
+    def _equipment(
+        self, batch: pl.DataFrame, *, tally: bool
+    ) -> tuple[pl.Expr, Problem | None] | None:
+        """The equipment id per row, resolved once per distinct delivered spelling; ``tally``
+        counts the spellings seen (once per row: only one pass over a batch may count)."""
+        if self._has(batch, "__equipment"):
             alias, label = pl.col("__equipment"), "equipment"
         elif "equipment_id" in self.src.fields:
             label = self.src.fields["equipment_id"]
@@ -421,36 +601,44 @@ class Mapper:
         else:
             return None
         roots = alias.meta.root_names()
-        if len(roots) == 1 and roots[0] in batch.columns:
-            # count the delivered spellings, then map the few distinct ones (same counts)
-            counts = (
-                batch.group_by(roots[0]).agg(pl.len().alias("n"))
-                .select(alias.alias("a"), "n").group_by("a").agg(pl.col("n").sum())
-            )  # fmt: skip
-        else:
-            counts = batch.select(alias.alias("a")).get_column("a").value_counts()
-        resolved: dict[str, str | None] = {}
-        for a, n in counts.iter_rows():
+        frame = self._frame_of(roots, batch) if len(roots) == 1 else None
+        if frame is not None:
+            # count the delivered values, then map the few distinct ones (same counts); a
+            # dimension frame holds each value once per row (or tag) of the batch
+            weight = batch.height // frame.height if frame.height else 0
+            key = pl.col(roots[0])
+            counts = frame.group_by(roots[0]).agg(pl.len().alias("n")).select(
+                roots[0], alias.alias("a"), pl.col("n") * weight
+            )
+        else:  # a constant
+            key = alias
+            value = pl.select(alias.alias("a")).item()
+            counts = pl.DataFrame({"k": [value], "a": [value], "n": [batch.height]})
+        resolved: dict[Any, str | None] = {}
+        unknown: list[Any] = []
+        for k, a, n in counts.iter_rows():
             if a is None:
                 continue
             eid = self.aliases.get(normalize_alias(a))
             if eid is None and self.src.on_unknown_equipment == "keep":
                 eid = f"{self.src.site}/unregistered/-/{_slug(a)}"
-            resolved[a] = eid
-            self.tally.seen[(a, eid)] += n
-            if eid is None and a not in self.tally.suggestions:
-                self.tally.suggestions[a] = self._suggest(a)
-        mapping = {a: e for a, e in resolved.items() if e is not None}
-        eid_expr = alias.replace_strict(mapping, default=None, return_dtype=pl.String)
-        unknown = [a for a, e in resolved.items() if e is None]
+            if tally and n:
+                self.tally.seen[(a, eid)] += n
+            if eid is None:
+                unknown.append(k)
+                if a not in self.tally.suggestions:
+                    self.tally.suggestions[a] = self._suggest(a)
+            else:
+                resolved[k] = eid
+        eid_expr = key.replace_strict(resolved, default=None, return_dtype=pl.String)
         if not unknown:
             return eid_expr, None
         hint = {a: (f"; did you mean {s!r}?" if s else "") for a, s in
-                ((a, self.tally.suggestions.get(a)) for a in unknown)}  # fmt: skip
+                ((a, self.tally.suggestions.get(a)) for a in counts.get_column("a").drop_nulls())}  # fmt: skip
         return eid_expr, problem(
             "unknown_equipment",
             label,
-            alias.is_in(unknown),
+            key.is_in(unknown),
             alias,
             pl.format(
                 "unknown equipment alias '{}' (add it to the registry in sources.yaml){}",
@@ -504,21 +692,15 @@ class Mapper:
     def _melt(self, batch: pl.DataFrame) -> pl.DataFrame:
         if self.src.wide is not None:
             keys = [self.src.wide.time_column]
-        else:
-            b = self.src.batch
-            assert b is not None
-            keys = [b.batch_column] + ([b.offset_column] if b.offset_column else [])
+            return self._melt_factored(batch, keys, self._tag_columns(batch.columns, set(keys)))
+        b = self.src.batch
+        assert b is not None
+        keys = [b.batch_column] + ([b.offset_column] if b.offset_column else [])
         tags = self._tag_columns(batch.columns, set(keys))
-        if self.src.wide is not None and tags and _increasing(batch.get_column("_row")):
-            return self._melt_rows(batch, keys, tags)
         long = batch.select(
             *keys, "_row", *[pl.col(t).cast(pl.String).alias(t) for t in tags]
         ).unpivot(index=[*keys, "_row"], on=tags, variable_name="__tag", value_name="__value")
-        long = long.join(self.tag_table(tags), on="__tag", how="left")
-        if self.src.wide is not None:
-            long = long.with_columns(pl.col(self.src.wide.time_column).alias("__ts_utc"))
-        else:
-            long = self._batch_clock(long)
+        long = self._batch_clock(long.join(self.tag_table(tags), on="__tag", how="left"))
         # keep the delivered file order: row, then tag column order
         order = {t: i for i, t in enumerate(tags)}
         return long.with_columns(
@@ -526,33 +708,33 @@ class Mapper:
             pl.col("__tag").alias("__column"),
         ).sort("_row", "__tag_pos")
 
-    def _melt_rows(self, batch: pl.DataFrame, keys: list[str], tags: list[str]) -> pl.DataFrame:
-        """:meth:`_melt` for a wide file whose rows are in ``_row`` order: the same frame, with the
-        cells put in row-then-tag order by one gather instead of a join with the tag table and a
-        sort. ``unpivot`` stacks the tag columns one after the other (column-major)."""
+    def _melt_factored(self, batch: pl.DataFrame, keys: list[str], tags: list[str]) -> pl.DataFrame:
+        """A wide batch as cells (tag column by tag column), with the per-row and per-tag frames
+        set aside for :meth:`_factored`: no per-cell copy of the time, equipment or signal."""
         key = tuple(tags)
         table = self._tag_tables.get(key)
         if table is None:
-            table = self._tag_tables[key] = self.tag_table(tags)
-        n, t = batch.height, len(tags)
-        tile = np.tile(np.arange(t, dtype=np.int32), n)
-        pos = pl.Series("__tag_pos", tile)
-        order = pl.Series(tile.astype(np.int64) * n + np.repeat(np.arange(n, dtype=np.int64), t))
-        long = (
-            batch.select(*keys, "_row", *[pl.col(c).cast(pl.String).alias(c) for c in tags])
-            .unpivot(index=[*keys, "_row"], on=tags, variable_name="__tag", value_name="__value")
-            .drop("__tag")
-            .select(pl.all().gather(order))
-        )
+            table = self._tag_tables[key] = self.tag_table(tags).with_columns(
+                pl.col("__tag").alias("__column")
+            )
         assert self.src.wide is not None
-        self._cells = table.with_columns(
-            pl.col("__tag").alias("__column"), pl.int_range(t, dtype=pl.Int32).alias("__tag_pos")
+        n, t = batch.height, len(tags)
+        self._rows = batch.select(
+            *keys, "_row", pl.col(self.src.wide.time_column).alias("__ts_utc")
         )
-        return long.with_columns(
-            *[table.get_column(c).gather(pos) for c in table.columns],
-            pl.col(self.src.wide.time_column).alias("__ts_utc"),
-            pos,
-        ).with_columns(pl.col("__tag").alias("__column"))
+        self._tags = table
+        self._dims0 = (self._rows, self._tags)
+        values = (
+            pl.concat([batch.get_column(c).cast(pl.String) for c in tags])
+            if t else pl.Series(dtype=pl.String)
+        )  # fmt: skip
+        return pl.DataFrame(
+            {
+                "__value": values,
+                "__row_pos": np.tile(np.arange(n, dtype=np.uint32), t),
+                "__tag_pos": np.repeat(np.arange(t, dtype=np.uint32), n),
+            }
+        )
 
     def _batch_clock(self, long: pl.DataFrame) -> pl.DataFrame:
         b = self.src.batch
@@ -576,19 +758,6 @@ class Mapper:
                 raise MappingError(msg)
             long = long.with_columns(pl.col(b.offset_column).cast(pl.String).alias("__t_offset_s"))
         return long
-
-
-def _increasing(s: pl.Series) -> bool:
-    return bool((s.diff().drop_nulls() > 0).all())
-
-
-def _distinct(batch: pl.DataFrame, expr: pl.Expr) -> pl.Series:
-    """Distinct values of an elementwise expression; one of a single column is evaluated on that
-    column's distinct values only (a few, where the batch has many rows)."""
-    roots = expr.meta.root_names()
-    if len(roots) == 1 and roots[0] in batch.columns:
-        batch = batch.select(pl.col(roots[0]).unique())
-    return batch.select(expr.alias("u")).get_column("u").unique()
 
 
 def _slug(text: str) -> str:
