@@ -111,6 +111,7 @@ class Mapper:
         self._batch_positions: dict[str, int] = {}  # batch id -> next sample index
         self._time_formats: dict[str, str | None] = {}
         self._tag_tables: dict[tuple[str, ...], pl.DataFrame] = {}
+        self._codes: dict[str, dict[str, int]] = {}  # column -> spelling -> code
         self._check_columns()
 
     # -- column checks ---------------------------------------------------------------------
@@ -152,6 +153,7 @@ class Mapper:
         both passes give the same values, so the output is the exact pass's on every row.
         """
         self._rows = self._tags = None  # set by _melt for a wide file (see _factored)
+        batch = batch.rechunk()  # streamed batches arrive in many chunks; each op pays for them
         if self.src.shape in ("wide", "batch") and self.src.kind == "sensor":
             batch = self._melt(batch)
         exprs, problems = self._field_exprs(batch, fast=True)
@@ -602,9 +604,10 @@ class Mapper:
             return None
         roots = alias.meta.root_names()
         frame = self._frame_of(roots, batch) if len(roots) == 1 else None
-        if frame is not None:
-            # count the delivered values, then map the few distinct ones (same counts); a
-            # dimension frame holds each value once per row (or tag) of the batch
+        if frame is batch and batch.height and batch.schema[roots[0]] == pl.String:
+            key, counts = self._spelling_codes(batch, roots[0], alias)
+        elif frame is not None:
+            # a dimension frame holds each value once per row (or tag) of the batch
             weight = batch.height // frame.height if frame.height else 0
             key = pl.col(roots[0])
             counts = frame.group_by(roots[0]).agg(pl.len().alias("n")).select(
@@ -645,6 +648,32 @@ class Mapper:
                 alias, alias.replace_strict(hint, default=""),
             ),
         )  # fmt: skip
+
+    def _spelling_codes(
+        self, batch: pl.DataFrame, column: str, alias: pl.Expr
+    ) -> tuple[pl.Expr, pl.DataFrame]:
+        """Each row's equipment spelling as a small integer code, and per code (code, alias,
+        rows in this batch).
+
+        Codes are kept across the batches of a file, so a batch costs one lookup per row and a
+        count of the codes; only spellings not seen before are resolved (the column's distinct
+        values, once).
+        """
+        codes: dict[str, int] = self._codes.setdefault(column, {})
+        values = batch.get_column(column)
+        code = values.replace_strict(codes, default=None, return_dtype=pl.UInt32)
+        if code.null_count() > values.null_count():
+            for v in values.filter(code.is_null()).drop_nulls().unique(maintain_order=True):
+                codes[v] = len(codes)
+            code = values.replace_strict(codes, default=None, return_dtype=pl.UInt32)
+        spellings = pl.DataFrame({"k": list(codes)}, schema={"k": pl.String})
+        aliases = spellings.rename({"k": column}).select(alias.alias("a"))
+        n = np.bincount(code.drop_nulls().to_numpy(), minlength=len(codes))
+        counts = pl.DataFrame(
+            {"k": pl.Series(range(len(codes)), dtype=pl.UInt32), "a": aliases.get_column("a"),
+             "n": n.astype(np.int64)}
+        )  # fmt: skip
+        return self._memo_col(f"__code.{column}", pl.lit(code)), counts
 
     def _suggest(self, alias: str) -> str | None:
         """The registered equipment id whose aliases look most like ``alias``, if any is close."""
