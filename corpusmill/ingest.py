@@ -224,8 +224,13 @@ def plan_files(
     *,
     force: bool = False,
     storage_options: dict | None = None,
+    while_hashing: Callable[[list[str]], None] | None = None,
 ) -> FilePlan:
-    """Compare a source's files with its ledger: size and mtime first, sha256 only on a change."""
+    """Compare a source's files with its ledger: size and mtime first, sha256 only on a change.
+
+    ``while_hashing(files)`` is called with the files that need a checksum, in this thread while
+    a worker thread computes them (hashlib releases the GIL), so a caller can start reading them.
+    """
     files = resolve_files(cfg, src, storage_options=storage_options)
     ledger = lake.read(ledger_path(lake_root, src.name), schema=LEDGER_SCHEMA)
     sidecar = _read_sidecar(cfg, src, storage_options) if src.format == "images" else None
@@ -233,16 +238,23 @@ def plan_files(
     previous = {r["_file"]: r for r in ledger.iter_rows(named=True)}
     removed = sorted(set(previous) - set(files))
     # Pass 1: which files are unchanged since the ledger (size and mtime, else sha256).
-    entries: list[tuple[str, int, int, str, dict[str, Any] | None, bool]] = []
-    for f in files:
-        size, mtime = _stat(f, storage_options)
+    stats = {f: _stat(f, storage_options) for f in files}
+    fresh: dict[str, bool] = {}  # file -> its ledger entry is for this config
+    need: list[str] = []
+    for f, (size, mtime) in stats.items():
         prev = previous.get(f)
-        same_hash = prev is not None and prev["source_hash"] == shash and not force
-        if same_hash and prev["size"] == size and prev["mtime_ns"] == mtime:
+        fresh[f] = prev is not None and prev["source_hash"] == shash and not force
+        if not (fresh[f] and prev["size"] == size and prev["mtime_ns"] == mtime):
+            need.append(f)
+    shas = _checksums(need, storage_options, while_hashing)
+    entries: list[tuple[str, int, int, str, dict[str, Any] | None, bool]] = []
+    for f, (size, mtime) in stats.items():
+        prev = previous.get(f)
+        if f not in shas:
             entries.append((f, size, mtime, prev["sha256"], prev, True))
-            continue
-        sha = readers.sha256_file(f, storage_options=storage_options)
-        entries.append((f, size, mtime, sha, prev, same_hash and prev["sha256"] == sha))
+        else:
+            sha = shas[f]
+            entries.append((f, size, mtime, sha, prev, fresh[f] and prev["sha256"] == sha))
     # Pass 2: content already in the lake is not ingested twice. Only unchanged, ingested files
     # vouch for their content: a duplicate whose original changed or went away is ingested itself.
     seen_sha: dict[str, str] = {}
@@ -270,6 +282,24 @@ def plan_files(
         results.append(fr)
         todo.append(fr)
     return FilePlan(results, todo, removed, shash, previous, sidecar)
+
+
+def _checksums(
+    files: list[str],
+    storage_options: dict | None,
+    meanwhile: Callable[[list[str]], None] | None,
+) -> dict[str, str]:
+    if not files:
+        return {}
+    if meanwhile is None:
+        return {f: readers.sha256_file(f, storage_options=storage_options) for f in files}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="corpusmill-sha256") as pool:
+        futures = {f: pool.submit(readers.sha256_file, f, storage_options=storage_options)
+                   for f in files}  # fmt: skip
+        meanwhile(files)
+        return {f: fut.result() for f, fut in futures.items()}
 
 
 def pending_files(
@@ -300,7 +330,38 @@ def ingest_source(
         msg = f"source {src.name!r}: kind equipment is read from the registry, not ingested"
         raise IngestError(msg)
     lake_root = Path(lake_root)
-    plan = plan_files(cfg, src, lake_root, force=force, storage_options=storage_options)
+    with tempfile.TemporaryDirectory(prefix="corpusmill-ingest-") as workdir:
+        opened: dict[str, Any] = {}
+
+        def preopen(files: list[str]) -> None:
+            # the first file to read is opened (encoding, field-count check) while the checksums
+            # are computed; if the plan then skips it, the work is simply dropped
+            if src.format in DOCUMENT_FORMATS or src.format == "images":
+                return
+            try:
+                opened[files[0]] = _open(cfg, src, files[0], None, storage_options, Path(workdir))
+            except Exception as e:  # noqa: BLE001 - raised when (if) the file is read
+                opened[files[0]] = e
+
+        plan = plan_files(cfg, src, lake_root, force=force, storage_options=storage_options,
+                          while_hashing=preopen)  # fmt: skip
+        return _ingest_planned(cfg, src, lake_root, plan, run_id, storage_options, say,
+                               Path(workdir), opened, t0)  # fmt: skip
+
+
+def _ingest_planned(
+    cfg: SourcesConfig,
+    src: Source,
+    lake_root: Path,
+    plan: FilePlan,
+    run_id: str,
+    storage_options: dict | None,
+    say: Callable[[str], None],
+    workdir: Path,
+    opened: dict[str, Any],
+    t0: float,
+) -> SourceResult:
+    table = canonical.KIND_TABLE[src.kind]
     results, todo, removed, shash, sidecar = (
         plan.results, plan.todo, plan.removed, plan.source_hash, plan.sidecar
     )
@@ -316,7 +377,7 @@ def ingest_source(
         schema = canonical.schema(table)
         arrow_schema = lake.to_arrow(pl.DataFrame(schema=schema)).schema
         stream = _stream(cfg, src, todo, run_id, sidecar, storage_options, quarantine, aliases,
-                         arrow_schema, say)  # fmt: skip
+                         arrow_schema, say, workdir, opened)  # fmt: skip
         reader = pa.RecordBatchReader.from_batches(arrow_schema, _prefetch(stream))
         where = {"_file": replaced}
         lake.replace_rows(staged_path(lake_root, src.name), reader, where=where)
@@ -378,60 +439,64 @@ def _stream(
     aliases: list[pl.DataFrame],
     arrow_schema: pa.Schema,
     say: Callable[[str], None],
+    workdir: Path,
+    opened: dict[str, Any],
 ) -> Iterator[pa.RecordBatch]:
     table = canonical.KIND_TABLE[src.kind]
-    with tempfile.TemporaryDirectory(prefix="corpusmill-ingest-") as workdir:
-        for n, fr in enumerate(todo, 1):
-            say(f"{src.name}: [{n}/{len(todo)}] {fr.file}")
-            ctx = FileContext(src.name, fr.file, fr.sha256 or "", run_id, table)
-            checks: Counter[str] = Counter()
-            try:
-                batches, columns, rejects, encoding = _open(
-                    cfg, src, fr.file, sidecar, storage_options, Path(workdir)
-                )
-            except readers.ReaderError as e:
-                fr.status, fr.message = "failed", str(e)
-                q = _file_problem(ctx, "unreadable_file", None, str(e))
+    for n, fr in enumerate(todo, 1):
+        say(f"{src.name}: [{n}/{len(todo)}] {fr.file}")
+        ctx = FileContext(src.name, fr.file, fr.sha256 or "", run_id, table)
+        checks: Counter[str] = Counter()
+        try:
+            pre = opened.pop(fr.file, None)
+            if isinstance(pre, Exception):
+                raise pre
+            batches, columns, rejects, encoding = pre or _open(
+                cfg, src, fr.file, sidecar, storage_options, workdir
+            )
+        except readers.ReaderError as e:
+            fr.status, fr.message = "failed", str(e)
+            q = _file_problem(ctx, "unreadable_file", None, str(e))
+            quarantine.append(q)
+            fr.rows_quarantined, fr.by_check = 1, {"unreadable_file": 1}
+            continue
+        fr.encoding = encoding
+        mapper = Mapper(cfg, src, ctx, columns)
+        missing = mapper.missing_columns()
+        if rejects.height:
+            q = _rejects_to_quarantine(ctx, rejects, _reshaped_tags(mapper, columns))
+            quarantine.append(q)
+            checks.update(q.get_column("check").to_list())
+            fr.units_in += _units(mapper, rejects.height, columns)
+            fr.rows_quarantined += q.height
+        for batch in batches:
+            if missing:
+                q = _missing_columns(ctx, batch, missing, columns)
                 quarantine.append(q)
-                fr.rows_quarantined, fr.by_check = 1, {"unreadable_file": 1}
-                continue
-            fr.encoding = encoding
-            mapper = Mapper(cfg, src, ctx, columns)
-            missing = mapper.missing_columns()
-            if rejects.height:
-                q = _rejects_to_quarantine(ctx, rejects, _reshaped_tags(mapper, columns))
-                quarantine.append(q)
-                checks.update(q.get_column("check").to_list())
-                fr.units_in += _units(mapper, rejects.height, columns)
+                checks.update({"missing_column": q.height})
+                fr.units_in += q.height
                 fr.rows_quarantined += q.height
-            for batch in batches:
-                if missing:
-                    q = _missing_columns(ctx, batch, missing, columns)
-                    quarantine.append(q)
-                    checks.update({"missing_column": q.height})
-                    fr.units_in += q.height
-                    fr.rows_quarantined += q.height
-                    continue
-                fr.units_in += _units(mapper, batch.height, columns)  # counted before mapping
-                good, bad = mapper.transform(batch)
-                fr.rows_kept += good.height
-                fr.rows_quarantined += bad.height
-                if bad.height:
-                    quarantine.append(bad)
-                    checks.update(bad.get_column("check").to_list())
-                if good.height:
-                    arrow = lake.to_arrow(good)
-                    if arrow.schema != arrow_schema:
-                        arrow = arrow.cast(arrow_schema)
-                    yield from arrow.to_batches()
-            if not columns:  # a 0-byte file has no header: nothing drifted, nothing to map
-                fr.message = "empty file: no header and no rows"
-            elif missing:
-                fr.message = (
-                    f"file lacks mapped column(s) {sorted(missing)}; it has {columns}"
-                )
-            fr.by_check = dict(checks)
-            aliases.append(mapper.tally.frame(src.name, fr.file))
+                continue
+            fr.units_in += _units(mapper, batch.height, columns)  # counted before mapping
+            good, bad = mapper.transform(batch)
+            fr.rows_kept += good.height
+            fr.rows_quarantined += bad.height
+            if bad.height:
+                quarantine.append(bad)
+                checks.update(bad.get_column("check").to_list())
+            if good.height:
+                arrow = lake.to_arrow(good)
+                if arrow.schema != arrow_schema:
+                    arrow = arrow.cast(arrow_schema)
+                yield from arrow.to_batches()
+        if not columns:  # a 0-byte file has no header: nothing drifted, nothing to map
+            fr.message = "empty file: no header and no rows"
+        elif missing:
+            fr.message = (
+                f"file lacks mapped column(s) {sorted(missing)}; it has {columns}"
+            )
+        fr.by_check = dict(checks)
+        aliases.append(mapper.tally.frame(src.name, fr.file))
 
 
 def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
