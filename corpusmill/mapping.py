@@ -87,6 +87,31 @@ ALIAS_SCHEMA = pl.Schema(
 )  # fmt: skip
 
 
+@dataclass
+class _UnitState:
+    """Units resolved so far for one numeric field: the table of (scale, offset, SI unit), with
+    position 0 for "no unit" (left as delivered), and each delivered value's position."""
+
+    table: list[tuple[float, float, str | None]] = field(default_factory=lambda: [(1.0, 0.0, None)])
+    where: dict[str, int] = field(default_factory=dict)  # unit -> position
+    position: dict[Any, int] = field(default_factory=dict)  # delivered value -> position
+    bad: set[Any] = field(default_factory=set)  # delivered values whose unit is unknown
+
+    def resolve(self, value: Any, unit: str | None) -> None:
+        if unit is None:
+            self.position[value] = 0
+            return
+        if unit not in self.where:
+            try:
+                conv = units.to_si(unit)
+            except units.UnitError:
+                self.bad.add(value)
+                return
+            self.where[unit] = len(self.table)
+            self.table.append(conv)
+        self.position[value] = self.where[unit]
+
+
 class MappingError(ValueError):
     """The sources file maps a column that the delivered file does not have."""
 
@@ -111,7 +136,15 @@ class Mapper:
         self._batch_positions: dict[str, int] = {}  # batch id -> next sample index
         self._time_formats: dict[str, str | None] = {}
         self._tag_tables: dict[tuple[str, ...], pl.DataFrame] = {}
+        # state kept across the batches of the file, so a batch resolves only values it is the
+        # first to deliver
+        self._repetitive: dict[str, bool] = {}  # text column -> few distinct values (sampled)
+        self._clean: dict[str, set[str]] = {}  # column -> values known to need no trimming
+        self._learners: list[Any] = []  # see transform
+        self._unit_state: dict[str, _UnitState] = {}
         self._codes: dict[str, dict[str, int]] = {}  # column -> spelling -> code
+        self._code_info: dict[str, list[tuple[str | None, str | None]]] = {}  # (alias, id)
+        self._after_stage: list[Any] = []
         self._check_columns()
 
     # -- column checks ---------------------------------------------------------------------
@@ -152,16 +185,25 @@ class Mapper:
         which decides between canonical row and quarantine and words the reason. On unflagged rows
         both passes give the same values, so the output is the exact pass's on every row.
         """
-        self._rows = self._tags = None  # set by _melt for a wide file (see _factored)
+        self._rows = self._tags = None  # set by _melt for a wide file (see _stage)
         batch = batch.rechunk()  # streamed batches arrive in many chunks; each op pays for them
         if self.src.shape in ("wide", "batch") and self.src.kind == "sensor":
             batch = self._melt(batch)
-        exprs, problems = self._field_exprs(batch, fast=True)
-        masks = {f"__suspect{i}": p.mask for i, p in enumerate(problems)}
-        staged = self._stage(batch, exprs, masks)
+        for _round in range(4):
+            exprs, problems = self._field_exprs(batch, fast=True)
+            masks = {f"__suspect{i}": p.mask for i, p in enumerate(problems)}
+            if masks:
+                masks["__suspect"] = pl.any_horizontal(list(masks)).fill_null(False)
+            staged = self._stage(batch, exprs, masks)
+            # values looked up per distinct value (units, equipment spellings, trimmed text) that
+            # this file had not delivered before are resolved now, and the batch staged again
+            if not any([learn(staged) for learn in self._learners]):
+                break
+        for hook in self._after_stage:
+            hook(staged)
         if not masks:
             return self._good(staged, exprs), canonical.empty_quarantine()
-        flags = staged.select(pl.any_horizontal(list(masks)).fill_null(False)).to_series()
+        flags = staged.get_column("__suspect")
         if not flags.any():
             return self._good(staged, exprs), canonical.empty_quarantine()
         good = self._good(staged.filter(~flags), exprs).with_columns(
@@ -233,14 +275,33 @@ class Mapper:
         named.update({f"__out.{n}": e for n, e in exprs.items() if self._is_field(n)})
         named["__out._row"] = pl.col("_row").cast(pl.Int64)
         named.update(extra)
+        # in a factored batch, expressions of one dimension's columns alone are evaluated on that
+        # dimension, in order (later ones may use earlier ones), in one query per dimension
+        dims = {a: getattr(self, a) for a, _pos in self._dims() if getattr(self, a) is not None}
+        cols = {a: set(frame.columns) for a, frame in dims.items()}
+        home: dict[str, str | None] = {}
+        queued: dict[str, list[pl.Expr]] = {a: [] for a in dims}
+        for name, e in named.items():
+            roots = set(e.meta.root_names())
+            home[name] = next((a for a in dims if roots and roots <= cols[a]), None)
+            if home[name] is not None:
+                queued[home[name]].append(e.alias(name))
+                cols[home[name]].add(name)
+        for a, es in queued.items():
+            if es:
+                lf = dims[a].lazy()
+                for e in es:
+                    lf = lf.with_columns(e)
+                setattr(self, a, lf.collect())
         lf, have = batch.lazy(), set(batch.columns)
         for name, e in named.items():
-            factored = self._factored(name, e)
-            if factored is e:  # per cell: the dimension columns it reads become cell columns
+            if home[name] is not None:
+                e = self._gathered(name)
+            else:  # per cell: the dimension columns it reads become cell columns
                 for col in sorted(set(e.meta.root_names()) - have):
                     lf = lf.with_columns(self._gathered(col).alias(col))
                     have.add(col)
-            lf = lf.with_columns(factored.alias(name))
+            lf = lf.with_columns(e.alias(name))
             have.add(name)
         return lf.collect()
 
@@ -288,16 +349,6 @@ class Mapper:
     def _has(self, batch: pl.DataFrame, col: str) -> bool:
         return self._frame_of([col], batch) is not None
 
-    def _factored(self, name: str, e: pl.Expr) -> pl.Expr:
-        roots = set(e.meta.root_names())
-        for attr, pos in self._dims():
-            frame = getattr(self, attr, None)
-            if frame is not None and roots and roots <= set(frame.columns):
-                frame = frame.with_columns(e.alias(name))
-                setattr(self, attr, frame)
-                return pl.lit(frame.get_column(name)).gather(pl.col(pos))
-        return e
-
     def _gathered(self, col: str) -> pl.Expr:
         for attr, pos in self._dims():
             frame = getattr(self, attr, None)
@@ -317,6 +368,23 @@ class Mapper:
         )
 
     # -- fields ----------------------------------------------------------------------------
+
+    def _values(self, frame: pl.DataFrame, col: str) -> list[Any]:
+        return frame.get_column(col).unique().to_list()
+
+    def _learner(self, memo: str, col: str, learn: Any) -> None:
+        """After staging, ``learn(values)`` gets the distinct values of ``col`` in rows where the
+        lookup ``memo`` found nothing (values it has not seen); it returns whether it learned
+        something, which stages the batch again."""
+
+        def check(staged: pl.DataFrame) -> bool:
+            looked = staged.get_column(memo)
+            if looked.null_count() == staged.get_column(col).null_count():
+                return False
+            missing = staged.filter(looked.is_null() & staged.get_column(col).is_not_null())
+            return bool(learn(missing.get_column(col).unique().to_list()))
+
+        self._learners.append(check)
 
     def _source_expr(self, name: str, batch: pl.DataFrame) -> tuple[pl.Expr | None, str | None]:
         """The delivered value for a canonical field: (expression, delivered column name)."""
@@ -343,12 +411,17 @@ class Mapper:
         problem's mask is a cheap superset of its rows; see :meth:`transform`.
         """
         self._memo: dict[str, pl.Expr] = {}
+        self._after_stage = []
+        self._learners = []
+        self._batch = batch
         exprs: dict[str, pl.Expr] = {}
         problems: list[Problem] = []
         self._si_unit: dict[str, pl.Expr] = {}
         for name, dtype in self.schema.items():
             if name.startswith("_") or name == "equipment_id":
                 continue
+            if name == "unit" and "value" in self._si_unit:
+                continue  # the SI unit the value was converted to (below)
             src_expr, col = self._source_expr(name, batch)
             if src_expr is None:
                 continue
@@ -367,7 +440,7 @@ class Mapper:
                 exprs[name], prob = self._integer(src_expr, label)
                 problems.append(prob)
             else:
-                exprs[name] = self._text_of(src_expr, batch)
+                exprs[name] = self._text_of(src_expr, batch, fast)
         if "value" in self._si_unit and "unit" in self.schema:
             exprs["unit"] = self._si_unit["value"]  # the SI unit the value was converted to
         self._derived(exprs, batch)
@@ -378,28 +451,53 @@ class Mapper:
                 problems.insert(0, prob)
         return exprs, problems
 
-    def _text_of(self, expr: pl.Expr, batch: pl.DataFrame) -> pl.Expr:
+    def _text_of(self, expr: pl.Expr, batch: pl.DataFrame, fast: bool) -> pl.Expr:
         """``expr`` as text without surrounding whitespace.
 
-        A column whose distinct values in this batch have none to strip is used as it is: for the
-        repetitive columns of machine exports (signal names, flags, codes) finding the few
-        distinct values is cheaper than trimming every row. Columns of mostly distinct values
-        (a sample says so) are trimmed row by row.
+        Machine exports repeat a few values (signal names, flags, codes) in a column: once those
+        values are known to have nothing to trim, the column is used as it is, which costs a
+        lookup instead of trimming every row; a value not seen before is checked after staging
+        (see :meth:`_learner`). Python's ``str.strip`` trims a superset of the characters polars
+        trims, so a value it leaves alone needs no trimming. Columns of mostly distinct values,
+        and the exact pass, trim row by row.
         """
         stripped = expr.cast(pl.String).str.strip_chars()
         roots = expr.meta.root_names()
         if not expr.meta.is_column() or len(roots) != 1:
             return stripped
+        col = roots[0]
         frame = self._frame_of(roots, batch)
-        if frame is None or frame.schema[roots[0]] != pl.String:
+        if frame is None or frame.schema[col] != pl.String:
             return stripped
-        values = frame.get_column(roots[0])
-        if values.len() > 4 * _SAMPLE and values.head(_SAMPLE).n_unique() > _SAMPLE // 4:
-            return stripped
-        distinct = values.unique()
-        if distinct.str.strip_chars().eq_missing(distinct).all():
+        clean = self._clean.setdefault(col, set())
+        if frame is not batch:  # a dimension: a few hundred values at most
+            for v in frame.get_column(col).to_list():
+                if v is not None and v not in clean:
+                    if v != v.strip():
+                        return stripped
+                    clean.add(v)
             return expr
-        return stripped
+        if not fast or not self._is_repetitive(batch, col):
+            return stripped
+
+        def learn(values: list[str]) -> bool:
+            if all(v == v.strip() for v in values):
+                clean.update(values)  # rows already staged as they are: nothing to redo
+                return False
+            self._repetitive[col] = False  # values to trim: trim this column row by row
+            return True
+
+        known = self._memo_col(
+            f"__clean.{col}", pl.when(pl.col(col).is_in(sorted(clean))).then(pl.lit(True))
+        )
+        self._learner(known.meta.output_name(), col, learn)
+        return expr
+
+    def _is_repetitive(self, batch: pl.DataFrame, col: str) -> bool:
+        if col not in self._repetitive:
+            n = batch.get_column(col).head(_SAMPLE).n_unique()
+            self._repetitive[col] = n <= max(min(batch.height, _SAMPLE) // 4, 16)
+        return self._repetitive[col]
 
     def _derived(self, exprs: dict[str, pl.Expr], batch: pl.DataFrame) -> None:
         id_field = ID_FIELDS.get(self.table)
@@ -448,7 +546,7 @@ class Mapper:
             scale, offset, si = units.to_si(unit_spec)
             self._si_unit[name] = pl.lit(si, pl.String)
             return parsed * scale + offset, problems
-        at, table, bad = self._unit_positions(name, *unit_spec, batch)
+        at, table, bad = self._unit_positions(name, *unit_spec, batch, fast)
 
         def lookup(i: int, dtype: pl.DataType) -> pl.Expr:
             return pl.lit(pl.Series([t[i] for t in table], dtype=dtype)).gather(at)
@@ -459,7 +557,7 @@ class Mapper:
         return parsed * lookup(0, pl.Float64()) + lookup(1, pl.Float64()), problems
 
     def _unit_positions(
-        self, name: str, unit_expr: pl.Expr, unit_label: str, batch: pl.DataFrame
+        self, name: str, unit_expr: pl.Expr, unit_label: str, batch: pl.DataFrame, fast: bool
     ) -> tuple[pl.Expr, list[tuple[float, float, str | None]], Problem | None]:
         """Per row, the position of its unit's (scale, offset, SI unit) in a table of the units
         this batch uses: null where the unit is unknown. A row without a unit is left as
@@ -474,39 +572,36 @@ class Mapper:
             unit_expr = self._memo_col(f"__unit.{name}", unit_expr)
             roots = [f"__unit.{name}"]
             frame = batch.select(unit_expr.alias(roots[0]))
+            state = _UnitState()  # resolved per batch: the values are the expression's
         else:
             frame = self._frame_of(roots, batch)
+            state = self._unit_state.setdefault(name, _UnitState())
         assert frame is not None
         root = roots[0]
-        distinct = frame.select(pl.col(root).unique()).with_columns(unit_expr.alias("__u"))
-        table: list[tuple[float, float, str | None]] = [(1.0, 0.0, None)]
-        where: dict[str, int] = {}
-        positions: dict[Any, int] = {}
-        null_position = 0
-        bad_values: list[Any] = []
-        for value, unit in distinct.iter_rows():
-            if unit is None:
-                at = 0
-            elif unit in where:
-                at = where[unit]
-            else:
-                try:
-                    conv = units.to_si(unit)
-                except units.UnitError:
-                    bad_values.append(value)
-                    continue
-                at = where[unit] = len(table)
-                table.append(conv)
-            if value is None:
-                null_position = at
-            else:
-                positions[value] = at
+        dtype = frame.schema[root]
+
+        def learn(values: list[Any]) -> bool:
+            new = [v for v in values if v not in state.position and v not in state.bad]
+            if new:
+                fresh = pl.DataFrame({root: new}, schema={root: dtype})
+                for value, unit in fresh.with_columns(unit_expr.alias("__u")).iter_rows():
+                    state.resolve(value, unit)
+            return bool(new)
+
+        if fast and frame is batch:  # values new to this file are resolved after staging
+            self._learner(f"__unit_at.{name}", root, learn)
+        else:
+            learn(self._values(frame, root))
         col = pl.col(root)
+        positions = {v: i for v, i in state.position.items() if v is not None}
         found = col.replace_strict(positions, default=None, return_dtype=pl.UInt32)
         at_expr = self._memo_col(
             f"__unit_at.{name}",
-            pl.when(col.is_null()).then(pl.lit(null_position, pl.UInt32)).otherwise(found),
+            pl.when(col.is_null())
+            .then(pl.lit(state.position.get(None, 0), pl.UInt32))
+            .otherwise(found),
         )
+        bad_values = sorted(state.bad, key=str)
         bad = None
         if bad_values:
             bad = problem(
@@ -516,7 +611,7 @@ class Mapper:
                 unit_expr,
                 pl.format("unit '{}' is not a known unit", unit_expr),
             )
-        return at_expr, table, bad
+        return at_expr, state.table, bad
 
     def _unit_for(self, name: str, batch: pl.DataFrame) -> str | tuple[pl.Expr, str] | None:
         """The unit a numeric field is delivered in: a constant, or a per-row expression."""
@@ -604,10 +699,9 @@ class Mapper:
             return None
         roots = alias.meta.root_names()
         frame = self._frame_of(roots, batch) if len(roots) == 1 else None
-        if frame is batch and batch.height and batch.schema[roots[0]] == pl.String:
-            key, counts = self._spelling_codes(batch, roots[0], alias)
-        elif frame is not None:
-            # a dimension frame holds each value once per row (or tag) of the batch
+        if frame is not None and frame.schema[roots[0]] == pl.String:
+            return self._equipment_by_code(frame, roots[0], alias, label, tally=tally)
+        if frame is not None:  # a non-text column (machine numbers): resolved per value
             weight = batch.height // frame.height if frame.height else 0
             key = pl.col(roots[0])
             counts = frame.group_by(roots[0]).agg(pl.len().alias("n")).select(
@@ -617,63 +711,99 @@ class Mapper:
             key = alias
             value = pl.select(alias.alias("a")).item()
             counts = pl.DataFrame({"k": [value], "a": [value], "n": [batch.height]})
-        resolved: dict[Any, str | None] = {}
+        resolved: dict[Any, str] = {}
         unknown: list[Any] = []
         for k, a, n in counts.iter_rows():
             if a is None:
                 continue
-            eid = self.aliases.get(normalize_alias(a))
-            if eid is None and self.src.on_unknown_equipment == "keep":
-                eid = f"{self.src.site}/unregistered/-/{_slug(a)}"
+            eid = self._resolve_alias(a)
             if tally and n:
                 self.tally.seen[(a, eid)] += n
             if eid is None:
                 unknown.append(k)
-                if a not in self.tally.suggestions:
-                    self.tally.suggestions[a] = self._suggest(a)
             else:
                 resolved[k] = eid
         eid_expr = key.replace_strict(resolved, default=None, return_dtype=pl.String)
         if not unknown:
             return eid_expr, None
-        hint = {a: (f"; did you mean {s!r}?" if s else "") for a, s in
-                ((a, self.tally.suggestions.get(a)) for a in counts.get_column("a").drop_nulls())}  # fmt: skip
-        return eid_expr, problem(
+        return eid_expr, self._unknown_equipment(
+            label, key.is_in(unknown), alias, counts.get_column("a").drop_nulls().to_list()
+        )
+
+    def _equipment_by_code(
+        self, frame: pl.DataFrame, col: str, alias: pl.Expr, label: str, *, tally: bool
+    ) -> tuple[pl.Expr, Problem | None]:
+        """Equipment ids through a small integer code per delivered spelling.
+
+        Codes are kept across the batches of a file: a batch resolves only spellings it is the
+        first to deliver, maps each row to its code with one lookup, and gathers the id by code;
+        the tally counts the codes once the batch is staged.
+        """
+        codes = self._codes.setdefault(col, {})
+        info = self._code_info.setdefault(col, [])
+
+        def learn(values: list[str]) -> bool:
+            new = [v for v in values if v is not None and v not in codes]
+            if new:
+                spelled = pl.DataFrame({col: new}, schema={col: pl.String})
+                for v, a in zip(new, spelled.select(alias.alias("a")).get_column("a").to_list()):
+                    codes[v] = len(codes)
+                    info.append((a, self._resolve_alias(a) if a is not None else None))
+            return bool(new)
+
+        if tally and frame.height and frame is self._batch:  # new spellings: after staging
+            self._learner(f"__code.{col}", col, learn)
+        else:
+            learn(self._values(frame, col))
+        code = self._memo_col(
+            f"__code.{col}", pl.col(col).replace_strict(codes, default=None, return_dtype=pl.UInt32)
+        )
+        if tally:
+            self._after_stage.append(lambda staged: self._count_codes(col, staged))
+        eid_expr = pl.lit(pl.Series([eid for _a, eid in info], dtype=pl.String)).gather(code)
+        unknown = [i for i, (a, eid) in enumerate(info) if a is not None and eid is None]
+        if not unknown:
+            return eid_expr, None
+        return eid_expr, self._unknown_equipment(
+            label, code.is_in(unknown), alias, [info[i][0] for i in unknown]
+        )
+
+    def _count_codes(self, col: str, staged: pl.DataFrame) -> None:
+        codes = staged.get_column(f"__code.{col}")
+        arr = codes.to_numpy()
+        if codes.null_count():
+            arr = arr[~np.isnan(arr)]
+        info = self._code_info[col]
+        n = np.bincount(arr.astype(np.int64, copy=False), minlength=len(info))
+        for i in np.flatnonzero(n):
+            a, eid = info[i]
+            if a is not None:
+                self.tally.seen[(a, eid)] += int(n[i])
+
+    def _resolve_alias(self, alias: str) -> str | None:
+        """The registered id of a spelling; None (with a suggestion noted) when unknown."""
+        eid = self.aliases.get(normalize_alias(alias))
+        if eid is None and self.src.on_unknown_equipment == "keep":
+            eid = f"{self.src.site}/unregistered/-/{_slug(alias)}"
+        if eid is None and alias not in self.tally.suggestions:
+            self.tally.suggestions[alias] = self._suggest(alias)
+        return eid
+
+    def _unknown_equipment(
+        self, label: str, mask: pl.Expr, alias: pl.Expr, aliases: list[str]
+    ) -> Problem:
+        hint = {a: (f"; did you mean {s!r}?" if (s := self.tally.suggestions.get(a)) else "")
+                for a in aliases}  # fmt: skip
+        return problem(
             "unknown_equipment",
             label,
-            key.is_in(unknown),
+            mask,
             alias,
             pl.format(
                 "unknown equipment alias '{}' (add it to the registry in sources.yaml){}",
                 alias, alias.replace_strict(hint, default=""),
             ),
         )  # fmt: skip
-
-    def _spelling_codes(
-        self, batch: pl.DataFrame, column: str, alias: pl.Expr
-    ) -> tuple[pl.Expr, pl.DataFrame]:
-        """Each row's equipment spelling as a small integer code, and per code (code, alias,
-        rows in this batch).
-
-        Codes are kept across the batches of a file, so a batch costs one lookup per row and a
-        count of the codes; only spellings not seen before are resolved (the column's distinct
-        values, once).
-        """
-        codes: dict[str, int] = self._codes.setdefault(column, {})
-        values = batch.get_column(column)
-        code = values.replace_strict(codes, default=None, return_dtype=pl.UInt32)
-        if code.null_count() > values.null_count():
-            for v in values.filter(code.is_null()).drop_nulls().unique(maintain_order=True):
-                codes[v] = len(codes)
-            code = values.replace_strict(codes, default=None, return_dtype=pl.UInt32)
-        spellings = pl.DataFrame({"k": list(codes)}, schema={"k": pl.String})
-        aliases = spellings.rename({"k": column}).select(alias.alias("a"))
-        n = np.bincount(code.drop_nulls().to_numpy(), minlength=len(codes))
-        counts = pl.DataFrame(
-            {"k": pl.Series(range(len(codes)), dtype=pl.UInt32), "a": aliases.get_column("a"),
-             "n": n.astype(np.int64)}
-        )  # fmt: skip
-        return self._memo_col(f"__code.{column}", pl.lit(code)), counts
 
     def _suggest(self, alias: str) -> str | None:
         """The registered equipment id whose aliases look most like ``alias``, if any is close."""
@@ -739,7 +869,7 @@ class Mapper:
 
     def _melt_factored(self, batch: pl.DataFrame, keys: list[str], tags: list[str]) -> pl.DataFrame:
         """A wide batch as cells (tag column by tag column), with the per-row and per-tag frames
-        set aside for :meth:`_factored`: no per-cell copy of the time, equipment or signal."""
+        set aside for :meth:`_stage`: no per-cell copy of the time, equipment or signal."""
         key = tuple(tags)
         table = self._tag_tables.get(key)
         if table is None:
@@ -763,7 +893,7 @@ class Mapper:
                 "__row_pos": np.tile(np.arange(n, dtype=np.uint32), t),
                 "__tag_pos": np.repeat(np.arange(t, dtype=np.uint32), n),
             }
-        )
+        ).rechunk()  # one chunk per tag column otherwise: every later op would pay for them
 
     def _batch_clock(self, long: pl.DataFrame) -> pl.DataFrame:
         b = self.src.batch
