@@ -296,6 +296,8 @@ class Mapper:
         lf, have = batch.lazy(), set(batch.columns)
         for name, e in named.items():
             if home[name] is not None:
+                if not (name.startswith("__out.") or name in extra):
+                    continue  # gathered to the cells only if a cell expression reads it (below)
                 e = self._gathered(name)
             else:  # per cell: the dimension columns it reads become cell columns
                 for col in sorted(set(e.meta.root_names()) - have):
@@ -554,7 +556,10 @@ class Mapper:
         if bad is not None:
             problems.append(bad)
         self._si_unit[name] = lookup(2, pl.String())
-        return parsed * lookup(0, pl.Float64()) + lookup(1, pl.Float64()), problems
+        # named, so a wide file's scale and offset are looked up once per tag, not per cell
+        scale = self._memo_col(f"__scale.{name}", lookup(0, pl.Float64()))
+        offset = self._memo_col(f"__offset.{name}", lookup(1, pl.Float64()))
+        return parsed * scale + offset, problems
 
     def _unit_positions(
         self, name: str, unit_expr: pl.Expr, unit_label: str, batch: pl.DataFrame, fast: bool
@@ -769,12 +774,17 @@ class Mapper:
         )
 
     def _count_codes(self, col: str, staged: pl.DataFrame) -> None:
-        codes = staged.get_column(f"__code.{col}")
+        name = f"__code.{col}"
+        frame = staged if name in staged.columns else self._frame_of([name], staged)
+        assert frame is not None
+        codes = frame.get_column(name)
         arr = codes.to_numpy()
         if codes.null_count():
             arr = arr[~np.isnan(arr)]
         info = self._code_info[col]
-        n = np.bincount(arr.astype(np.int64, copy=False), minlength=len(info))
+        # a dimension frame holds each code once per row (or tag) of the batch
+        weight = staged.height // frame.height if frame.height else 0
+        n = np.bincount(arr.astype(np.int64, copy=False), minlength=len(info)) * weight
         for i in np.flatnonzero(n):
             a, eid = info[i]
             if a is not None:
