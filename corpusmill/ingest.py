@@ -655,8 +655,9 @@ def _open(
 
     chunk = BATCH_ROWS
     if src.kind == "sensor" and src.shape in ("wide", "batch"):
-        # every delivered row becomes one row per tag column: keep a batch near BATCH_ROWS cells
-        chunk = max(1, BATCH_ROWS // max(1, len(rr.columns)))
+        # every delivered row becomes one row per tag column: a batch of about 4 x BATCH_ROWS
+        # cells (a few hundred delivered rows at least, so the per-batch work is amortised)
+        chunk = max(1, 4 * BATCH_ROWS // max(1, len(rr.columns)))
 
     def batches() -> Iterator[pl.DataFrame]:
         for batch in rr.frame.collect_batches(chunk_size=chunk):
