@@ -330,7 +330,8 @@ def ingest_source(
         msg = f"source {src.name!r}: kind equipment is read from the registry, not ingested"
         raise IngestError(msg)
     lake_root = Path(lake_root)
-    with tempfile.TemporaryDirectory(prefix="corpusmill-ingest-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="corpusmill-ingest-") as tmp:
+        workdir = Path(tmp)
         opened: dict[str, Any] = {}
 
         def preopen(files: list[str]) -> None:
@@ -339,54 +340,37 @@ def ingest_source(
             if src.format in DOCUMENT_FORMATS or src.format == "images":
                 return
             try:
-                opened[files[0]] = _open(cfg, src, files[0], None, storage_options, Path(workdir))
+                opened[files[0]] = _open(cfg, src, files[0], None, storage_options, workdir)
             except Exception as e:  # noqa: BLE001 - raised when (if) the file is read
                 opened[files[0]] = e
 
         plan = plan_files(cfg, src, lake_root, force=force, storage_options=storage_options,
                           while_hashing=preopen)  # fmt: skip
-        return _ingest_planned(cfg, src, lake_root, plan, run_id, storage_options, say,
-                               Path(workdir), opened, t0)  # fmt: skip
+        results, todo, removed, shash, sidecar = (
+            plan.results, plan.todo, plan.removed, plan.source_hash, plan.sidecar
+        )
+        previous = plan.previous
 
-
-def _ingest_planned(
-    cfg: SourcesConfig,
-    src: Source,
-    lake_root: Path,
-    plan: FilePlan,
-    run_id: str,
-    storage_options: dict | None,
-    say: Callable[[str], None],
-    workdir: Path,
-    opened: dict[str, Any],
-    t0: float,
-) -> SourceResult:
-    table = canonical.KIND_TABLE[src.kind]
-    results, todo, removed, shash, sidecar = (
-        plan.results, plan.todo, plan.removed, plan.source_hash, plan.sidecar
-    )
-    previous = plan.previous
-
-    replaced = [fr.file for fr in todo] + removed + [
-        r.file for r in results if r.status == "duplicate"
-    ]
-    if todo or removed or any(r.status == "duplicate" for r in results):
-        say(f"{src.name}: {len(todo)} file(s) to ingest, {len(removed)} removed")
-        quarantine: list[pl.DataFrame] = []
-        aliases: list[pl.DataFrame] = []
-        schema = canonical.schema(table)
-        arrow_schema = lake.to_arrow(pl.DataFrame(schema=schema)).schema
-        stream = _stream(cfg, src, todo, run_id, sidecar, storage_options, quarantine, aliases,
-                         arrow_schema, say, workdir, opened)  # fmt: skip
-        reader = pa.RecordBatchReader.from_batches(arrow_schema, _prefetch(stream))
-        where = {"_file": replaced}
-        lake.replace_rows(staged_path(lake_root, src.name), reader, where=where)
-        q = pl.concat(quarantine, how="vertical") if quarantine else canonical.empty_quarantine()
-        lake.replace_rows(quarantine_path(lake_root, "ingest", src.name), q, where=where)
-        a = pl.concat(aliases, how="vertical") if aliases else pl.DataFrame(schema=ALIAS_SCHEMA)
-        lake.replace_rows(aliases_path(lake_root, src.name), a, where=where)
-    _write_ledger(lake_root, src.name, results, shash, run_id, previous)
-    return SourceResult(src.name, table, results, removed, time.perf_counter() - t0)
+        replaced = [fr.file for fr in todo] + removed + [
+            r.file for r in results if r.status == "duplicate"
+        ]
+        if todo or removed or any(r.status == "duplicate" for r in results):
+            say(f"{src.name}: {len(todo)} file(s) to ingest, {len(removed)} removed")
+            quarantine: list[pl.DataFrame] = []
+            aliases: list[pl.DataFrame] = []
+            schema = canonical.schema(table)
+            arrow_schema = lake.to_arrow(pl.DataFrame(schema=schema)).schema
+            stream = _stream(cfg, src, todo, run_id, sidecar, storage_options, quarantine, aliases,
+                             arrow_schema, say, workdir, opened)  # fmt: skip
+            reader = pa.RecordBatchReader.from_batches(arrow_schema, _prefetch(stream))
+            where = {"_file": replaced}
+            lake.replace_rows(staged_path(lake_root, src.name), reader, where=where)
+            q = pl.concat(quarantine) if quarantine else canonical.empty_quarantine()
+            lake.replace_rows(quarantine_path(lake_root, "ingest", src.name), q, where=where)
+            a = pl.concat(aliases) if aliases else pl.DataFrame(schema=ALIAS_SCHEMA)
+            lake.replace_rows(aliases_path(lake_root, src.name), a, where=where)
+        _write_ledger(lake_root, src.name, results, shash, run_id, previous)
+        return SourceResult(src.name, table, results, removed, time.perf_counter() - t0)
 
 
 def _unchanged(prev: dict[str, Any], mtime_ns: int) -> FileResult:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,11 +141,17 @@ class Mapper:
         # first to deliver
         self._repetitive: dict[str, bool] = {}  # text column -> few distinct values (sampled)
         self._clean: dict[str, set[str]] = {}  # column -> values known to need no trimming
-        self._learners: list[Any] = []  # see transform
         self._unit_state: dict[str, _UnitState] = {}
         self._codes: dict[str, dict[str, int]] = {}  # column -> spelling -> code
         self._code_info: dict[str, list[tuple[str | None, str | None]]] = {}  # (alias, id)
-        self._after_stage: list[Any] = []
+        # state of the batch being mapped
+        self._rows: pl.DataFrame | None = None  # a factored wide batch's dimensions (see _stage)
+        self._tags: pl.DataFrame | None = None
+        self._dims0: tuple[pl.DataFrame, pl.DataFrame] | None = None  # as _melt built them
+        self._memo: dict[str, pl.Expr] = {}
+        self._si_unit: dict[str, pl.Expr] = {}
+        self._learners: list[Callable[[pl.DataFrame], bool]] = []  # see transform
+        self._after_stage: list[Callable[[pl.DataFrame], None]] = []
         self._check_columns()
 
     # -- column checks ---------------------------------------------------------------------
@@ -189,7 +196,7 @@ class Mapper:
         batch = batch.rechunk()  # streamed batches arrive in many chunks; each op pays for them
         if self.src.shape in ("wide", "batch") and self.src.kind == "sensor":
             batch = self._melt(batch)
-        for _round in range(4):
+        while True:  # ends: a learner returns True only when it learned something
             exprs, problems = self._field_exprs(batch, fast=True)
             masks = {f"__suspect{i}": p.mask for i, p in enumerate(problems)}
             if masks:
@@ -343,7 +350,7 @@ class Mapper:
         """The frame holding every column in ``roots``: a dimension, else the batch (or None)."""
         roots = set(roots)
         for attr, _pos in self._dims():
-            frame = getattr(self, attr, None)
+            frame = getattr(self, attr)
             if frame is not None and roots and roots <= set(frame.columns):
                 return frame
         return batch if roots <= set(batch.columns) else None
@@ -353,7 +360,7 @@ class Mapper:
 
     def _gathered(self, col: str) -> pl.Expr:
         for attr, pos in self._dims():
-            frame = getattr(self, attr, None)
+            frame = getattr(self, attr)
             if frame is not None and col in frame.columns:
                 return pl.lit(frame.get_column(col)).gather(pl.col(pos))
         msg = f"column {col!r} is neither in the batch nor in a dimension"
@@ -363,6 +370,7 @@ class Mapper:
         """Cells of a factored batch as plain rows carrying their row's and tag's columns."""
         if self._rows is None or self._tags is None:
             return cells
+        assert self._dims0 is not None
         rows, tags = self._dims0
         return pl.concat(
             [cells, rows[cells.get_column("__row_pos")], tags[cells.get_column("__tag_pos")]],
@@ -374,7 +382,7 @@ class Mapper:
     def _values(self, frame: pl.DataFrame, col: str) -> list[Any]:
         return frame.get_column(col).unique().to_list()
 
-    def _learner(self, memo: str, col: str, learn: Any) -> None:
+    def _learner(self, memo: str, col: str, learn: Callable[[list[Any]], bool]) -> None:
         """After staging, ``learn(values)`` gets the distinct values of ``col`` in rows where the
         lookup ``memo`` found nothing (values it has not seen); it returns whether it learned
         something, which stages the batch again."""
@@ -412,13 +420,10 @@ class Mapper:
         ``fast``: the expressions skip work that only matters on unusual rows (trimming), and a
         problem's mask is a cheap superset of its rows; see :meth:`transform`.
         """
-        self._memo: dict[str, pl.Expr] = {}
-        self._after_stage = []
-        self._learners = []
-        self._batch = batch
+        self._memo, self._si_unit = {}, {}
+        self._after_stage, self._learners = [], []
         exprs: dict[str, pl.Expr] = {}
         problems: list[Problem] = []
-        self._si_unit: dict[str, pl.Expr] = {}
         for name, dtype in self.schema.items():
             if name.startswith("_") or name == "equipment_id":
                 continue
@@ -526,8 +531,8 @@ class Mapper:
             parsed = expr.cast(pl.Float64)  # typed by the reader: nothing to parse
         elif fast:
             # a padded or non-numeric cell parses to null here: flagged, and redone exactly
-            parsed = self._memo_col(f"__num.{name}", expr.cast(pl.String).cast(pl.Float64,
-                                                                             strict=False))  # fmt: skip
+            as_number = expr.cast(pl.String).cast(pl.Float64, strict=False)
+            parsed = self._memo_col(f"__num.{name}", as_number)
             problems.append(_suspect(expr.is_not_null() & parsed.is_null()))
         else:
             raw = self._memo_col(f"__raw.{name}", expr.cast(pl.String).str.strip_chars())
@@ -705,7 +710,9 @@ class Mapper:
         roots = alias.meta.root_names()
         frame = self._frame_of(roots, batch) if len(roots) == 1 else None
         if frame is not None and frame.schema[roots[0]] == pl.String:
-            return self._equipment_by_code(frame, roots[0], alias, label, tally=tally)
+            # a batch column's new spellings are learned after staging (a dimension is small)
+            return self._equipment_by_code(frame, roots[0], alias, label, tally=tally,
+                                           learn_later=tally and frame is batch)  # fmt: skip
         if frame is not None:  # a non-text column (machine numbers): resolved per value
             weight = batch.height // frame.height if frame.height else 0
             key = pl.col(roots[0])
@@ -736,7 +743,14 @@ class Mapper:
         )
 
     def _equipment_by_code(
-        self, frame: pl.DataFrame, col: str, alias: pl.Expr, label: str, *, tally: bool
+        self,
+        frame: pl.DataFrame,
+        col: str,
+        alias: pl.Expr,
+        label: str,
+        *,
+        tally: bool,
+        learn_later: bool,
     ) -> tuple[pl.Expr, Problem | None]:
         """Equipment ids through a small integer code per delivered spelling.
 
@@ -756,7 +770,7 @@ class Mapper:
                     info.append((a, self._resolve_alias(a) if a is not None else None))
             return bool(new)
 
-        if tally and frame.height and frame is self._batch:  # new spellings: after staging
+        if learn_later:
             self._learner(f"__code.{col}", col, learn)
         else:
             learn(self._values(frame, col))
