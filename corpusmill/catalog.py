@@ -1,9 +1,10 @@
 """The DuckDB catalog: one file in the home whose views read every Delta table and version.
 
 DuckDB's delta extension cannot be downloaded here, so each view reads the Parquet files of a Delta
-version with ``read_parquet([...])``. The catalog is rebuilt in a temporary file and swapped in with
-an atomic rename, so readers never see a half-written catalog and never block the writer; a lock
-file serialises concurrent refreshes (one per materialization).
+version with ``read_parquet([...])``. Which views exist and which folders they read comes from
+:mod:`corpusmill.layout`. A refresh edits a copy of the catalog and swaps it in with an atomic
+rename, so readers never see a half-written catalog and never block the writer; a lock file
+serialises concurrent refreshes. A writer refreshes only the views of the tables it wrote.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+import shutil
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +21,8 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from corpusmill import canonical, lake, versions
+from corpusmill.corpora import CORPORA
+from corpusmill.layout import Lake
 
 if TYPE_CHECKING:
     import duckdb
@@ -31,39 +35,12 @@ ALWAYS: dict[str, pl.Schema] = {
     "quarantine": pl.Schema(canonical.QUARANTINE),
 }
 
-
-#: Views that union many Delta tables: view name -> glob under the lake (one table per writer, so
-#: concurrent writers never conflict).
-UNIONS: dict[str, str] = {
-    "quarantine": "_quarantine/*/*",
-    "ingest_files": "_ledger/*",
-    "equipment_aliases": "_aliases/*",
-}
-
-
-def union_tables(lake_root: Path) -> dict[str, list[Path]]:
-    return {
-        name: sorted(p for p in lake_root.glob(pattern) if (p / "_delta_log").is_dir())
-        for name, pattern in UNIONS.items()
-    }
-
-
-def delta_tables(lake_root: Path) -> dict[str, Path]:
-    """View name -> Delta table folder: ``lake/<name>`` as ``name``, ``lake/<layer>/<name>`` as
-    ``<layer>_<name>``."""
-    out: dict[str, Path] = {}
-    if not lake_root.exists():
-        return out
-    for child in sorted(lake_root.iterdir()):
-        if not child.is_dir() or child.name.startswith("_"):
-            continue
-        if (child / "_delta_log").is_dir():
-            out[child.name] = child
-            continue
-        for sub in sorted(child.iterdir()):
-            if sub.is_dir() and (sub / "_delta_log").is_dir():
-                out[f"{child.name}_{sub.name}"] = sub
-    return out
+CORPUS_VERSIONS = "corpus_versions"
+_CV_SCHEMA = {
+    "corpus": pl.String, "version": pl.Int64, "view": pl.String, "content_hash": pl.String,
+    "config_hash": pl.String, "rows": pl.Int64, "code_version": pl.String,
+    "created_at": pl.String, "inputs": pl.String, "manifest": pl.String,
+}  # fmt: skip
 
 
 @contextmanager
@@ -77,16 +54,28 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def refresh(home: Home) -> list[str]:
-    """Rebuild the catalog file from the lake's current state; returns the view names."""
+def refresh(home: Home, tables: Iterable[str] | None = None) -> list[str]:
+    """Bring the catalog up to date with the lake; returns the view names (re)built.
+
+    Parameters
+    ----------
+    tables
+        The view names whose tables were written (``sensor_readings``, ``staged_<source>``,
+        ``quarantine`` ...): only those views are rebuilt, and for a corpus its version views and
+        its rows of ``corpus_versions``. ``None`` (or no catalog yet) rebuilds every view.
+    """
     import duckdb
 
     with _locked(home.root / ".catalog.lock"):
         tmp = home.catalog.with_name(f".{home.catalog.name}.{os.getpid()}.tmp")
         tmp.unlink(missing_ok=True)
+        whole = tables is None or not home.catalog.exists()
+        if not whole:
+            shutil.copyfile(home.catalog, tmp)
         con = duckdb.connect(str(tmp))
         try:
-            names = _build(con, home)
+            names = _build(con, Lake(home.lake), None if whole else set(tables or ()))
+            con.execute("CHECKPOINT")
         finally:
             con.close()
         os.replace(tmp, home.catalog)
@@ -94,56 +83,82 @@ def refresh(home: Home) -> list[str]:
     return names
 
 
-def _build(con: duckdb.DuckDBPyConnection, home: Home) -> list[str]:
+def _build(con: duckdb.DuckDBPyConnection, at: Lake, only: set[str] | None) -> list[str]:
+    """Create the views in ``only`` (every view when None), replacing what the catalog had."""
+
+    def wanted(name: str) -> bool:
+        return only is None or name in only
+
     names: list[str] = []
-    tables = delta_tables(home.lake)
-    for name, path in tables.items():
-        _view(con, name, lake.files(path), lake.open_table(path).schema().to_arrow())
-        names.append(name)
-    for name, parts in union_tables(home.lake).items():
-        all_files = [f for p in parts for f in lake.files(p)]
-        if all_files:
-            _view(con, name, all_files, None)
+    singles = at.views(CORPORA)
+    for name, path in singles.items():
+        if wanted(name):
+            _drop(con, name)
+            _view(con, name, lake.files(path), lake.open_table(path).schema().to_arrow())
+            names.append(name)
+    for name, parts in at.unions().items():
+        files = [f for p in parts for f in lake.files(p)]
+        if wanted(name) and files:
+            _drop(con, name)
+            _view(con, name, files, None)
             names.append(name)
     for name, schema in ALWAYS.items():
-        if name not in names:
+        if wanted(name) and name not in names:
+            _drop(con, name)
             _empty(con, name, schema)
             names.append(name)
-    rows = []
-    for name, path in tables.items():
+    corpora = [c for c in CORPORA if c in singles and wanted(c)]
+    if only is None or corpora:
+        names += _versions(con, at, corpora, replace_all=only is None)
+    return names
+
+
+def _versions(
+    con: duckdb.DuckDBPyConnection, at: Lake, corpora: list[str], *, replace_all: bool
+) -> list[str]:
+    """A view per corpus version, and those corpora's rows of ``corpus_versions``."""
+    names, rows = [], []
+    for name in corpora:
+        path = at.table(name)
         for m in versions.manifests(path):
             v = m["version"]
             vname = f"{name}_v{v}"
+            _drop(con, vname)
             _view(con, vname, lake.files(path, version=v), None)
             names.append(vname)
             rows.append(
                 {
-                    "corpus": name,
-                    "version": v,
-                    "view": vname,
-                    "content_hash": m["content_hash"],
-                    "config_hash": m["config_hash"],
-                    "rows": m["rows"],
-                    "code_version": m["code_version"],
+                    "corpus": name, "version": v, "view": vname,
+                    "content_hash": m["content_hash"], "config_hash": m["config_hash"],
+                    "rows": m["rows"], "code_version": m["code_version"],
                     "created_at": m["created_at"],
                     "inputs": json.dumps(m["inputs"], sort_keys=True),
                     "manifest": json.dumps(m, sort_keys=True, default=str),
                 }
-            )
-    cv = pl.DataFrame(
-        rows,
-        schema={
-            "corpus": pl.String, "version": pl.Int64, "view": pl.String,
-            "content_hash": pl.String, "config_hash": pl.String, "rows": pl.Int64,
-            "code_version": pl.String, "created_at": pl.String, "inputs": pl.String,
-            "manifest": pl.String,
-        },
-    )  # fmt: skip
-    con.register("_cv", cv.to_arrow())
-    con.execute("CREATE TABLE corpus_versions AS SELECT * FROM _cv ORDER BY corpus, version")
+            )  # fmt: skip
+    fresh = pl.DataFrame(rows, schema=_CV_SCHEMA)
+    if not replace_all and _kind(con, CORPUS_VERSIONS) == "BASE TABLE":
+        kept = con.sql(f"SELECT * FROM {CORPUS_VERSIONS}").pl().cast(_CV_SCHEMA)
+        fresh = pl.concat([kept.filter(~pl.col("corpus").is_in(corpora)), fresh])
+    _drop(con, CORPUS_VERSIONS)
+    con.register("_cv", fresh.to_arrow())
+    con.execute(f"CREATE TABLE {CORPUS_VERSIONS} AS SELECT * FROM _cv ORDER BY corpus, version")
     con.unregister("_cv")
-    names.append("corpus_versions")
-    return names
+    return [*names, CORPUS_VERSIONS]
+
+
+def _kind(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """``VIEW``, ``BASE TABLE`` or None: what the catalog holds under ``name``."""
+    row = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]
+    ).fetchall()
+    return row[0][0] if row else None
+
+
+def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    kind = _kind(con, name)
+    if kind is not None:
+        con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {_quote(name)}")
 
 
 def _quote(name: str) -> str:

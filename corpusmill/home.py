@@ -2,7 +2,7 @@
 
 Nothing is written outside it: Dagster's instance lives in ``<home>/dagster``, Great Expectations
 writes under ``<home>/gx``, and the environment variables that steer third-party libraries away
-from the user's home directory are set by :func:`activate`.
+from the user's home directory are set by :func:`point_env` (which :func:`activate` calls).
 """
 
 from __future__ import annotations
@@ -62,10 +62,6 @@ class Home:
     def state_file(self) -> Path:
         return self.root / "corpusmill.json"
 
-    def table(self, name: str) -> Path:
-        """The Delta table folder of a table by its public name (or a layer/name path)."""
-        return self.lake / name
-
     # -- state: which sources file this home was last run with -------------------------------
 
     def read_state(self) -> dict:
@@ -86,28 +82,35 @@ class Home:
         return Path(path) if path else None
 
 
-def resolve_home(home: str | os.PathLike[str] | None = None) -> Home:
+def resolve_home(home: str | os.PathLike[str] | Home | None = None) -> Home:
     """``home`` if given, else ``$CORPUSMILL_HOME``, else ``./.corpusmill``; made absolute."""
+    if isinstance(home, Home):
+        return home
     raw = home or os.environ.get("CORPUSMILL_HOME") or DEFAULT_HOME
     return Home(Path(raw).expanduser().resolve())
 
 
 def activate(home: str | os.PathLike[str] | Home | None = None) -> Home:
-    """Create the home's folders and point Dagster, GX and friends at it (environment variables).
+    """Create the home's folders and its ``dagster.yaml``, and point Dagster at it.
 
-    Idempotent: safe to call on every command and in every process.
+    Idempotent: safe to call on every command and in every process. Code that must not write
+    (loading the code location) uses :func:`point_env` instead.
     """
-    h = home if isinstance(home, Home) else resolve_home(home)
+    h = resolve_home(home)
     for d in (h.root, h.dagster, h.lake, h.gx, h.shards):
         d.mkdir(parents=True, exist_ok=True)
     dagster_yaml = h.dagster / "dagster.yaml"
     content = _DAGSTER_YAML.format(storage=h.dagster / "storage", artifacts=h.dagster)
     if not dagster_yaml.exists() or dagster_yaml.read_text(encoding="utf-8") != content:
         dagster_yaml.write_text(content, encoding="utf-8")
-    os.environ["CORPUSMILL_HOME"] = str(h.root)
-    os.environ["DAGSTER_HOME"] = str(h.dagster)
-    os.environ["GX_ANALYTICS_ENABLED"] = "false"
+    return point_env(h)
+
+
+def point_env(home: Home) -> Home:
+    """Point Dagster and Great Expectations at the home (environment variables only; writes
+    nothing), so neither falls back to the user's home directory."""
+    os.environ["CORPUSMILL_HOME"] = str(home.root)
+    os.environ["DAGSTER_HOME"] = str(home.dagster)
     os.environ["DAGSTER_DISABLE_TELEMETRY"] = "true"
-    # GX and other libraries fall back to ~/.great_expectations or ~/.cache: keep them in the home.
-    os.environ.setdefault("GX_HOME", str(h.gx))
-    return h
+    os.environ.setdefault("GX_HOME", str(home.gx))
+    return home

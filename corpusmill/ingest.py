@@ -27,6 +27,7 @@ import polars as pl
 import pyarrow as pa
 
 from corpusmill import canonical, lake, readers
+from corpusmill.layout import Lake
 from corpusmill.config import DOCUMENT_FORMATS, Source, SourcesConfig, is_uri
 from corpusmill.mapping import ALIAS_SCHEMA, FileContext, Mapper, MappingError
 
@@ -96,25 +97,6 @@ class SourceResult:
             "quarantined_by_check": self.by_check,
             "seconds": round(self.seconds, 3),
         }
-
-
-# -- where things live in the lake ----------------------------------------------------------
-
-
-def staged_path(lake_root: Path, source: str) -> Path:
-    return Path(lake_root) / "staged" / source
-
-
-def quarantine_path(lake_root: Path, stage: str, name: str) -> Path:
-    return Path(lake_root) / "_quarantine" / stage / name
-
-
-def ledger_path(lake_root: Path, source: str) -> Path:
-    return Path(lake_root) / "_ledger" / source
-
-
-def aliases_path(lake_root: Path, source: str) -> Path:
-    return Path(lake_root) / "_aliases" / source
 
 
 # -- files ------------------------------------------------------------------------------------
@@ -232,7 +214,7 @@ def plan_files(
     a worker thread computes them (hashlib releases the GIL), so a caller can start reading them.
     """
     files = resolve_files(cfg, src, storage_options=storage_options)
-    ledger = lake.read(ledger_path(lake_root, src.name), schema=LEDGER_SCHEMA)
+    ledger = lake.read(Lake(lake_root).ledger(src.name), schema=LEDGER_SCHEMA)
     sidecar = _read_sidecar(cfg, src, storage_options) if src.format == "images" else None
     shash = source_hash(cfg, src, extra=sidecar[1] if sidecar else "")
     previous = {r["_file"]: r for r in ledger.iter_rows(named=True)}
@@ -364,11 +346,12 @@ def ingest_source(
                              arrow_schema, say, workdir, opened)  # fmt: skip
             reader = pa.RecordBatchReader.from_batches(arrow_schema, _prefetch(stream))
             where = {"_file": replaced}
-            lake.replace_rows(staged_path(lake_root, src.name), reader, where=where)
+            at = Lake(lake_root)
+            lake.replace_rows(at.staged(src.name), reader, where=where)
             q = pl.concat(quarantine) if quarantine else canonical.empty_quarantine()
-            lake.replace_rows(quarantine_path(lake_root, "ingest", src.name), q, where=where)
+            lake.replace_rows(at.quarantine("ingest", src.name), q, where=where)
             a = pl.concat(aliases) if aliases else pl.DataFrame(schema=ALIAS_SCHEMA)
-            lake.replace_rows(aliases_path(lake_root, src.name), a, where=where)
+            lake.replace_rows(at.aliases(src.name), a, where=where)
         _write_ledger(lake_root, src.name, results, shash, run_id, previous)
         return SourceResult(src.name, table, results, removed, time.perf_counter() - t0)
 
@@ -405,7 +388,7 @@ def _write_ledger(
             }
         )  # fmt: skip
     new = pl.DataFrame(rows, schema=LEDGER_SCHEMA)
-    path = ledger_path(lake_root, source)
+    path = Lake(lake_root).ledger(source)
     old = lake.read(path, schema=LEDGER_SCHEMA)
     if lake.exists(path) and new.sort("_file").equals(old.sort("_file")):
         return  # nothing changed: no new version
@@ -738,7 +721,8 @@ def conservation(lake_root: Path, source: str) -> dict[str, int]:
     For every source, ``units_in == rows_kept + rows_quarantined`` must hold; a mismatch means rows
     were lost or duplicated between reading and writing.
     """
-    ledger = lake.read(ledger_path(lake_root, source), schema=LEDGER_SCHEMA)
+    at = Lake(lake_root)
+    ledger = lake.read(at.ledger(source), schema=LEDGER_SCHEMA)
     units_in = int(ledger.filter(pl.col("status") != "duplicate")["units_in"].sum() or 0)
     failed = int(ledger.filter(pl.col("status") == "failed").height)
 
@@ -747,6 +731,6 @@ def conservation(lake_root: Path, source: str) -> dict[str, int]:
 
     return {
         "units_in": units_in + failed,  # an unreadable file is one quarantine row
-        "rows_kept": count(staged_path(lake_root, source)),
-        "rows_quarantined": count(quarantine_path(lake_root, "ingest", source)),
+        "rows_kept": count(at.staged(source)),
+        "rows_quarantined": count(at.quarantine("ingest", source)),
     }

@@ -14,15 +14,14 @@ import polars as pl
 
 from corpusmill import canonical, lake
 from corpusmill.config import SourcesConfig, normalize_alias
-from corpusmill.ingest import aliases_path, staged_path
+from corpusmill.layout import EQUIPMENT_SUGGESTIONS, Lake
 from corpusmill.mapping import ALIAS_SCHEMA
 
 
 def read_staged(lake_root: Path, sources: list[str], table: str) -> pl.DataFrame:
     """Every staged row of the given sources, in (source, file, row) order."""
-    frames = [
-        lake.scan(staged_path(lake_root, s)) for s in sources if lake.exists(staged_path(lake_root, s))
-    ]
+    paths = [Lake(lake_root).staged(s) for s in sources]
+    frames = [lake.scan(p) for p in paths if lake.exists(p)]
     if not frames:
         return canonical.empty(table)
     df = pl.concat(frames, how="diagonal_relaxed").collect()
@@ -70,11 +69,8 @@ def equipment_table(cfg: SourcesConfig, lake_root: Path) -> tuple[pl.DataFrame, 
     Unknown aliases are never merged into an equipment row: they are listed as suggestions for a
     person to confirm by adding them to the registry.
     """
-    seen = [
-        lake.read(aliases_path(lake_root, s.name), schema=ALIAS_SCHEMA)
-        for s in cfg.sources
-        if lake.exists(aliases_path(lake_root, s.name))
-    ]
+    paths = [Lake(lake_root).aliases(s.name) for s in cfg.sources]
+    seen = [lake.read(p, schema=ALIAS_SCHEMA) for p in paths if lake.exists(p)]
     aliases = pl.concat(seen) if seen else pl.DataFrame(schema=ALIAS_SCHEMA)
     rows = []
     for e in cfg.equipment:
@@ -113,3 +109,25 @@ def equipment_table(cfg: SourcesConfig, lake_root: Path) -> tuple[pl.DataFrame, 
         .sort("alias")
     )
     return equipment, suggestions
+
+
+def write_equipment(cfg: SourcesConfig, lake_root: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Build and write the ``equipment`` and ``equipment_suggestions`` tables; returns both."""
+    equipment, suggestions = equipment_table(cfg, lake_root)
+    at = Lake(lake_root)
+    lake.overwrite(at.table("equipment"), equipment, schema=canonical.schema("equipment"))
+    lake.overwrite(at.table(EQUIPMENT_SUGGESTIONS), suggestions)
+    return equipment, suggestions
+
+
+def standardize_table(
+    cfg: SourcesConfig, lake_root: Path, table: str, *, run_id: str
+) -> tuple[int, pl.DataFrame, pl.DataFrame]:
+    """Gather a table's staged rows from every source feeding it, set exact duplicates aside, and
+    write ``standardized/<table>`` and its quarantine. Returns (rows in, kept, duplicates)."""
+    staged = read_staged(lake_root, cfg.ingested_sources().get(table, []), table)
+    kept, dups = dedupe(staged, table, run_id=run_id)
+    at = Lake(lake_root)
+    lake.overwrite(at.standardized(table), kept, schema=canonical.schema(table))
+    lake.overwrite(at.quarantine("standardize", table), dups)
+    return staged.height, kept, dups

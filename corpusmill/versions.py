@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from corpusmill import lake
+from corpusmill.layout import Lake
 
 MANIFEST_KEY = "corpusmill.manifest"
 
@@ -39,10 +40,10 @@ def code_version() -> str:
 
 
 def publish(
-    table_path: Path,
+    lake_root: Path,
+    corpus: str,
     df: pl.DataFrame,
     *,
-    corpus: str,
     sort_by: list[str],
     inputs: dict[str, int | None],
     config: dict[str, Any],
@@ -59,13 +60,15 @@ def publish(
     config
         The settings that shaped the build; hashed into ``config_hash``.
     """
+    at = Lake(lake_root)
+    table_path = at.table(corpus)
     df = df.sort(sort_by, nulls_last=True, maintain_order=True)
     chash = lake.content_hash(df)
     cfg_hash = lake.json_hash(config)
     latest = latest_manifest(table_path)
     if latest and latest["content_hash"] == chash and latest["config_hash"] == cfg_hash:
         return Published(corpus, latest["version"], chash, False, latest,
-                         _manifest_file(table_path, latest["version"]))  # fmt: skip
+                         at.manifest(corpus, latest["version"]))  # fmt: skip
     manifest: dict[str, Any] = {
         "corpus": corpus,
         "content_hash": chash,
@@ -83,14 +86,10 @@ def publish(
         table_path, df, metadata={MANIFEST_KEY: json.dumps(manifest, default=str)}
     )
     manifest["version"] = version
-    path = _manifest_file(table_path, version)
+    path = at.manifest(corpus, version)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
     return Published(corpus, version, chash, True, manifest, path)
-
-
-def _manifest_file(table_path: Path, version: int) -> Path:
-    return Path(table_path).parent / "_manifests" / Path(table_path).name / f"v{version}.json"
 
 
 def manifests(table_path: Path) -> list[dict[str, Any]]:

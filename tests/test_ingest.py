@@ -10,15 +10,8 @@ import polars as pl
 import pytest
 
 from corpusmill import config, lake, readers
-from corpusmill.ingest import (
-    IngestError,
-    conservation,
-    ingest_source,
-    ledger_path,
-    pending_files,
-    quarantine_path,
-    staged_path,
-)
+from corpusmill.ingest import IngestError, conservation, ingest_source, pending_files
+from corpusmill.layout import Lake
 
 REAL = Path(__file__).parent.parent / "examples" / "real-datasets" / "sources.yaml"
 
@@ -64,16 +57,16 @@ def _run(cfg, lake_root: Path, name: str = "line", run_id: str = "r1", **kw):
 
 
 def _staged(lake_root: Path, name: str = "line") -> pl.DataFrame:
-    return pl.read_delta(str(staged_path(lake_root, name))).sort("_file", "_row")
+    return pl.read_delta(str(Lake(lake_root).staged(name))).sort("_file", "_row")
 
 
 def _quarantine(lake_root: Path, name: str = "line") -> pl.DataFrame:
-    path = quarantine_path(lake_root, "ingest", name)
+    path = Lake(lake_root).quarantine("ingest", name)
     return pl.read_delta(str(path)).sort("_file", "_row", "column", nulls_last=True)
 
 
 def _ledger(lake_root: Path, name: str = "line") -> pl.DataFrame:
-    return pl.read_delta(str(ledger_path(lake_root, name))).sort("_file")
+    return pl.read_delta(str(Lake(lake_root).ledger(name))).sort("_file")
 
 
 def _conserved(lake_root: Path, name: str = "line") -> dict[str, int]:
@@ -85,8 +78,8 @@ def _conserved(lake_root: Path, name: str = "line") -> dict[str, int]:
 def _versions(root: Path, name: str = "line") -> tuple[int, int, int]:
     return tuple(  # type: ignore[return-value]
         lake.open_table(p).version()
-        for p in (staged_path(root, name), quarantine_path(root, "ingest", name),
-                  ledger_path(root, name))
+        for p in (Lake(root).staged(name), Lake(root).quarantine("ingest", name),
+                  Lake(root).ledger(name))
     )  # fmt: skip
 
 
@@ -252,7 +245,7 @@ def test_missing_mapped_column_quarantines_every_row(tmp_path):
     reason = q["reason"][0]
     assert "'value'" in reason and "fields.value" in reason
     assert "its columns are: time, machine, tag, val" in reason
-    assert not lake.exists(staged_path(root, "line")) or _staged(root).height == 0
+    assert not lake.exists(Lake(root).staged("line")) or _staged(root).height == 0
     assert _conserved(root) == {"units_in": 3, "rows_kept": 0, "rows_quarantined": 3}
 
 
@@ -587,7 +580,7 @@ def test_equipment_aliases_resolve_to_one_id(tmp_path):
     assert "did you mean 'plant/machining/line1/cnc-01'?" in q["reason"][0]
     _conserved(root, "q")
 
-    aliases = pl.read_delta(str(root / "_aliases" / "q")).sort("alias")
+    aliases = pl.read_delta(str(Lake(root).aliases("q"))).sort("alias")
     assert dict(zip(aliases["alias"], aliases["equipment_id"]))["ＣＮＣ－０１"] == (
         "plant/machining/line1/cnc-01"
     )
@@ -754,7 +747,7 @@ def test_real_datasets(tmp_path):
         "units_in": 66410, "rows_kept": 66410, "rows_quarantined": 0
     }  # fmt: skip
     for name, rows in (("dryer_batches", 9220), ("nylon_batches", 6641)):
-        df = pl.read_delta(str(staged_path(root, name)))
+        df = pl.read_delta(str(Lake(root).staged(name)))
         assert df["_row"].n_unique() == rows
         firsts = df.group_by("batch_id").agg(
             pl.col("sample_index").min(), pl.len(), pl.col("sample_index").max().alias("last")
@@ -762,10 +755,10 @@ def test_real_datasets(tmp_path):
         assert firsts["sample_index"].to_list() == [0] * firsts.height
         # 0..n-1 per batch, 10 tags each
         assert ((firsts["last"] + 1) * 10).to_list() == firsts["len"].to_list()
-    dryer = pl.read_delta(str(staged_path(root, "dryer_batches")))
+    dryer = pl.read_delta(str(Lake(root).staged("dryer_batches")))
     assert dryer["ts_utc"].null_count() == dryer.height
     assert set(dryer["unit"].drop_nulls()) == {"K"}
-    nylon = pl.read_delta(str(staged_path(root, "nylon_batches")))
+    nylon = pl.read_delta(str(Lake(root).staged("nylon_batches")))
     assert nylon["t_offset_s"].null_count() == nylon.height
     # and a rerun reads nothing
     again = ingest_source(cfg, cfg.source("dryer_batches"), root, run_id="again")

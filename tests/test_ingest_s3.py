@@ -10,15 +10,8 @@ import polars as pl
 import pytest
 
 from corpusmill import config, lake
-from corpusmill.ingest import (
-    IngestError,
-    conservation,
-    ingest_source,
-    ledger_path,
-    pending_files,
-    quarantine_path,
-    staged_path,
-)
+from corpusmill.ingest import IngestError, conservation, ingest_source, pending_files
+from corpusmill.layout import Lake
 
 pytestmark = pytest.mark.slow  # starts a server
 
@@ -103,7 +96,7 @@ def test_s3_ingest_rows_quarantine_and_rerun(tmp_path, s3, bucket, style):
     }  # fmt: skip
     res = ingest_source(cfg, src, root, run_id="r1", storage_options=opts)
     assert _status(res) == {"a.csv": "ingested", "b.csv": "ingested"}
-    df = pl.read_delta(str(staged_path(root, "line"))).sort("_file", "_row")
+    df = pl.read_delta(str(Lake(root).staged("line"))).sort("_file", "_row")
     assert df.select("_file", "_row", "value").rows() == [
         (f"s3://{bucket}/plant/a.csv", 1, 1.5),
         (f"s3://{bucket}/plant/a.csv", 2, 2.5),
@@ -111,21 +104,21 @@ def test_s3_ingest_rows_quarantine_and_rerun(tmp_path, s3, bucket, style):
     ]
     assert df["ts_utc"].dt.hour().to_list() == [0, 0, 0]
     assert set(df["equipment_id"]) == {"plant/machining/line1/cnc-01"}
-    q = pl.read_delta(str(quarantine_path(root, "ingest", "line")))
+    q = pl.read_delta(str(Lake(root).quarantine("ingest", "line")))
     assert q.select("_file", "_row", "check", "raw_value").rows() == [
         (f"s3://{bucket}/plant/b.csv", 1, "non_numeric", "Bad")
     ]
     assert conservation(root, "line") == {"units_in": 4, "rows_kept": 3, "rows_quarantined": 1}
 
     # idempotent: nothing pending, nothing written
-    version = lake.open_table(staged_path(root, "line")).version()
-    ledger_version = lake.open_table(ledger_path(root, "line")).version()
+    version = lake.open_table(Lake(root).staged("line")).version()
+    ledger_version = lake.open_table(Lake(root).ledger("line")).version()
     assert pending_files(cfg, src, root, storage_options=opts) == {}
     res = ingest_source(cfg, src, root, run_id="r2", storage_options=opts)
     assert _status(res) == {"a.csv": "unchanged", "b.csv": "unchanged"}
-    assert lake.open_table(staged_path(root, "line")).version() == version
-    assert lake.open_table(ledger_path(root, "line")).version() == ledger_version
-    assert set(pl.read_delta(str(staged_path(root, "line")))["_run_id"]) == {"r1"}
+    assert lake.open_table(Lake(root).staged("line")).version() == version
+    assert lake.open_table(Lake(root).ledger("line")).version() == ledger_version
+    assert set(pl.read_delta(str(Lake(root).staged("line")))["_run_id"]) == {"r1"}
 
 
 def test_s3_new_changed_and_removed_objects(tmp_path, s3, bucket):
@@ -148,13 +141,13 @@ def test_s3_new_changed_and_removed_objects(tmp_path, s3, bucket):
     res = ingest_source(cfg, src, root, run_id="r2", storage_options=opts)
     assert _status(res) == {"b.csv": "ingested", "e.csv": "ingested"}
     assert res.removed == [f"s3://{bucket}/plant/a.csv"]
-    df = pl.read_delta(str(staged_path(root, "line"))).sort("_file", "_row")
+    df = pl.read_delta(str(Lake(root).staged("line"))).sort("_file", "_row")
     assert df.select("_file", "value", "_run_id").rows() == [
         (f"s3://{bucket}/plant/b.csv", 7.0, "r2"),
         (f"s3://{bucket}/plant/e.csv", 9.5, "r2"),
         (f"s3://{bucket}/plant/e.csv", 2.5, "r2"),
     ]
-    assert pl.read_delta(str(quarantine_path(root, "ingest", "line"))).height == 0
+    assert pl.read_delta(str(Lake(root).quarantine("ingest", "line"))).height == 0
     assert conservation(root, "line") == {"units_in": 3, "rows_kept": 3, "rows_quarantined": 0}
     assert pending_files(cfg, src, root, storage_options=opts) == {}
 

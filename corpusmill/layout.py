@@ -1,0 +1,138 @@
+"""The lake's layout: where every table lives, and the name DuckDB users query it by.
+
+This module is the one definition of both. Writers ask it for a table's folder; the catalog asks
+it which views exist and which folders they read. Nothing else joins path segments under the lake.
+
+::
+
+    lake/
+      <table>                  canonical tables (sensor_readings ...), equipment, equipment_suggestions
+      <corpus>                 corpora (text_corpus ...), one Delta version per build
+      <corpus>_excluded        what a corpus build left out, with the reason
+      shard_plan, shards, shard_pools   the latest shard plan
+      staged/<source>          each source's rows as ingested          view staged_<source>
+      standardized/<table>     every source of a table, deduplicated   view standardized_<table>
+      _quarantine/<stage>/<n>  rejected rows of one writer             view quarantine (union)
+      _ledger/<source>         the per-file ingest ledger              view ingest_files (union)
+      _aliases/<source>        equipment spellings seen per file       view equipment_aliases (union)
+      _manifests/<corpus>/v<N>.json   the manifest of each corpus version
+
+Tables that many writers feed are one Delta table per writer (a source, or a stage and a table),
+so concurrent writers never commit to the same table; the catalog unions them into one view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from corpusmill import canonical
+
+#: Stages that write quarantine rows (``_quarantine/<stage>/<name>``).
+STAGES = ("ingest", "standardize", "validate")
+
+#: The latest shard plan's tables.
+PLAN_TABLES = ("shard_plan", "shards", "shard_pools")
+
+#: Tables at the top of the lake that are neither canonical tables nor corpora.
+EQUIPMENT_SUGGESTIONS = "equipment_suggestions"
+
+EXCLUDED_SUFFIX = "_excluded"
+
+#: Views that union one table per writer.
+QUARANTINE_VIEW = "quarantine"
+LEDGER_VIEW = "ingest_files"
+ALIASES_VIEW = "equipment_aliases"
+
+
+def staged_view(source: str) -> str:
+    return f"staged_{source}"
+
+
+def standardized_view(table: str) -> str:
+    return f"standardized_{table}"
+
+
+def excluded_view(corpus: str) -> str:
+    return f"{corpus}{EXCLUDED_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class Lake:
+    """The folders of one lake (``<home>/lake``)."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    # -- one table per name ------------------------------------------------------------------
+
+    def table(self, name: str) -> Path:
+        """A top-level table: a canonical table, a corpus, a plan table, equipment_suggestions."""
+        return self.root / name
+
+    def excluded(self, corpus: str) -> Path:
+        return self.table(excluded_view(corpus))
+
+    def manifest(self, corpus: str, version: int) -> Path:
+        return self.root / "_manifests" / corpus / f"v{version}.json"
+
+    # -- one table per writer ----------------------------------------------------------------
+
+    def staged(self, source: str) -> Path:
+        return self.root / "staged" / source
+
+    def standardized(self, table: str) -> Path:
+        return self.root / "standardized" / table
+
+    def quarantine(self, stage: str, name: str) -> Path:
+        """Rejected rows of one writer: ``stage`` ingest (name = source), standardize or validate
+        (name = table)."""
+        if stage not in STAGES:
+            msg = f"unknown quarantine stage {stage!r}; stages: {', '.join(STAGES)}"
+            raise ValueError(msg)
+        return self.root / "_quarantine" / stage / name
+
+    def ledger(self, source: str) -> Path:
+        return self.root / "_ledger" / source
+
+    def aliases(self, source: str) -> Path:
+        return self.root / "_aliases" / source
+
+    # -- what the catalog shows ---------------------------------------------------------------
+
+    def views(self, corpora: Iterable[str]) -> dict[str, Path]:
+        """View name -> table folder, for every single-table view whose table exists."""
+        corpora = list(corpora)
+        named = [
+            *canonical.TABLES,
+            EQUIPMENT_SUGGESTIONS,
+            *corpora,
+            *map(excluded_view, corpora),
+            *PLAN_TABLES,
+        ]
+        out = {name: self.table(name) for name in named}
+        out |= {staged_view(p.name): p for p in _tables_in(self.root / "staged")}
+        out |= {standardized_view(p.name): p for p in _tables_in(self.root / "standardized")}
+        return {name: path for name, path in out.items() if is_table(path)}
+
+    def unions(self) -> dict[str, list[Path]]:
+        """View name -> the per-writer tables it unions (those that exist)."""
+        return {
+            QUARANTINE_VIEW: [p for s in STAGES for p in _tables_in(self.root / "_quarantine" / s)],
+            LEDGER_VIEW: _tables_in(self.root / "_ledger"),
+            ALIASES_VIEW: _tables_in(self.root / "_aliases"),
+        }
+
+
+def is_table(path: Path) -> bool:
+    """A folder holding a Delta table (checked by its log, without opening it)."""
+    return (path / "_delta_log").is_dir()
+
+
+def _tables_in(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_dir() and is_table(p))
