@@ -11,10 +11,12 @@ when the pair repeats an earlier one word for word.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import polars as pl
 
 from corpusmill.canonical import conform
+from corpusmill.corpus import BuildResult
 from corpusmill.text.clean import clean_expr
 from corpusmill.text.dedup import exact_duplicate_of
 from corpusmill.text.language import tag_language
@@ -51,6 +53,18 @@ SFT_EXCLUDED_SCHEMA = pl.Schema(
         "_row": pl.Int64(),
     }
 )
+
+#: Every ``check`` an excluded pair may carry.
+EXCLUSION_CHECKS = ("has_symptom_and_action", "min_chars", "exact_dedup")
+
+
+@dataclass(frozen=True)
+class SftConfig:
+    """Options of :func:`mine_sft_pairs` (they go into the corpus manifest's config hash)."""
+
+    redact: bool = True  # redact PII in symptom and action (corpusmill.text.pii.redact_pii)
+    min_chars: int = 8  # minimum length of the cleaned symptom and of the cleaned action
+
 
 #: Languages whose pairs use the Chinese template ("mixed" is Chinese with English terms).
 ZH_TEMPLATE_LANGUAGES = ("zh", "mixed")
@@ -169,27 +183,28 @@ def instruction_expr() -> pl.Expr:
 
 
 def mine_sft_pairs(
-    maintenance: pl.DataFrame, *, redact: bool = True, min_chars: int = 8
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+    maintenance: pl.DataFrame,
+    *,
+    config: SftConfig = SftConfig(),  # noqa: B008 - frozen dataclass, safe default
+) -> BuildResult:
     """Mine instruction/response pairs from canonical ``maintenance_records``.
 
     Parameters
     ----------
     maintenance
         A frame with the canonical maintenance_records schema (missing columns are null).
-    redact
-        Redact PII in symptom and action with :func:`corpusmill.text.pii.redact_pii`.
-    min_chars
-        Minimum length of the cleaned symptom and of the cleaned action.
+    config
+        See :class:`SftConfig`.
 
     Returns
     -------
-    (pairs, excluded)
-        ``pairs`` with :data:`SFT_PAIRS_SCHEMA`, ``excluded`` with :data:`SFT_EXCLUDED_SCHEMA`
+    BuildResult
+        ``frame`` (the pairs) with :data:`SFT_PAIRS_SCHEMA`, ``excluded`` with :data:`SFT_EXCLUDED_SCHEMA`
         (reason ``no_symptom`` | ``no_action`` | ``symptom_too_short`` | ``action_too_short`` |
         ``exact_duplicate of <pair_id>``, naming the pair of the lowest record id with the same
         instruction and response), both sorted by record_id then pair_id.
     """
+    min_chars = config.min_chars
     if min_chars < 0:
         msg = f"min_chars must be >= 0, got {min_chars}"
         raise ValueError(msg)
@@ -203,7 +218,7 @@ def mine_sft_pairs(
 
     both = pl.concat_str([pl.col("symptom"), pl.col("response")], separator="\n")
     df = df.with_columns(tag_language(df.select(both).to_series()))
-    if redact:
+    if config.redact:
         df = redact_pii(df, "symptom")
         df = redact_pii(df, "response")
 
@@ -250,4 +265,5 @@ def mine_sft_pairs(
         .cast(dict(SFT_EXCLUDED_SCHEMA))
         .sort(order, nulls_last=True)
     )
-    return pairs, excl
+    stats = {"in": maintenance.height, "pairs": pairs.height, "excluded": excl.height}
+    return BuildResult(frame=pairs, excluded=excl, stats=stats)

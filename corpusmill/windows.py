@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
+
+from corpusmill.corpus import BuildResult
 
 UTC_TS = pl.Datetime("us", "UTC")
 
@@ -56,8 +58,12 @@ EXCLUDED_SCHEMA = pl.Schema(
         "batch_id": pl.String(),
         "t_offset_start_s": pl.Float64(),
         "reason": pl.String(),
+        "check": pl.String(),  # the reason's code: low_coverage | failure | straddles
     }
 )
+
+#: Every ``check`` an excluded window may carry.
+EXCLUSION_CHECKS = ("low_coverage", "failure", "straddles")
 
 _UNITS_US = {
     "ns": 0.001,
@@ -89,13 +95,6 @@ class WindowConfig:
     failure_types: tuple[str, ...] = ("corrective",)
 
 
-@dataclass
-class WindowsResult:
-    windows: pl.DataFrame
-    excluded: pl.DataFrame
-    stats: dict[str, Any] = field(default_factory=dict)
-
-
 def duration_us(text: str, name: str = "duration") -> int:
     """Microseconds in a fixed-length polars duration such as ``"90s"`` or ``"1h30m"``.
 
@@ -122,7 +121,7 @@ def build_windows(
     maintenance: pl.DataFrame,
     *,
     config: WindowConfig = WindowConfig(),  # noqa: B008 - frozen dataclass, safe default
-) -> WindowsResult:
+) -> BuildResult:
     """Cut labelled, split windows from canonical sensor readings.
 
     Parameters
@@ -137,9 +136,9 @@ def build_windows(
 
     Returns
     -------
-    WindowsResult
-        ``windows`` (schema :data:`WINDOWS_SCHEMA`), ``excluded`` (one row per dropped candidate
-        window, with the reason) and ``stats``.
+    BuildResult
+        ``frame`` (schema :data:`WINDOWS_SCHEMA`), ``excluded`` (one row per dropped candidate
+        window, with the reason and its code in ``check``) and ``stats``.
     """
     cfg = _Checked.of(config)
     r = readings.select(
@@ -184,8 +183,9 @@ def build_windows(
         if parts
         else pl.DataFrame(schema=WINDOWS_SCHEMA)
     ).sort("equipment_id", "start_utc", "batch_id", "t_offset_start_s", nulls_last=True)
+    code = pl.col("reason").str.extract(r"^([a-z_]+)").alias("check")
     excl = (
-        pl.concat([x.select(list(EXCLUDED_SCHEMA)) for x in excluded])
+        pl.concat([x.with_columns(code).select(list(EXCLUDED_SCHEMA)) for x in excluded])
         if excluded
         else pl.DataFrame(schema=EXCLUDED_SCHEMA)
     ).sort("equipment_id", "start_utc", "batch_id", "t_offset_start_s", nulls_last=True)
@@ -194,9 +194,7 @@ def build_windows(
     stats["excluded"] = excl.height
     stats["excluded_by_reason"] = dict(
         sorted(
-            excl.group_by(pl.col("reason").str.extract(r"^([a-z_]+)"))
-            .len()
-            .iter_rows()
+            excl.group_by("check").len().iter_rows()
         )
     )
     stats["by_split"] = {
@@ -206,7 +204,7 @@ def build_windows(
         }
         for s in ("train", "val", "test")
     }
-    return WindowsResult(windows=windows, excluded=excl, stats=stats)
+    return BuildResult(frame=windows, excluded=excl, stats=stats)
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,8 +6,19 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from corpusmill.canonical import schema
-from corpusmill.sft import SFT_EXCLUDED_SCHEMA, SFT_PAIRS_SCHEMA, mine_sft_pairs, pair_id_for
+from corpusmill.sft import (
+    SFT_EXCLUDED_SCHEMA,
+    SFT_PAIRS_SCHEMA,
+    SftConfig,
+    mine_sft_pairs,
+    pair_id_for,
+)
 from corpusmill.text import count_tokens
+
+
+def _mined(maintenance: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    result = mine_sft_pairs(maintenance)
+    return result.frame, result.excluded
 
 
 def records(*rows: dict) -> pl.DataFrame:
@@ -34,7 +45,7 @@ EN = {
 
 
 def test_zh_and_en_pairs():
-    pairs, excluded = mine_sft_pairs(records(ZH, EN))
+    pairs, excluded = _mined(records(ZH, EN))
     assert pairs.schema == SFT_PAIRS_SCHEMA
     assert excluded.height == 0
     zh, en = pairs.iter_rows(named=True)
@@ -64,7 +75,7 @@ def test_zh_and_en_pairs():
 
 
 def test_excluded_records_say_why():
-    pairs, excluded = mine_sft_pairs(
+    pairs, excluded = _mined(
         records(
             EN,
             {"record_id": "WO-3", "text": "Annual inspection of the conveyor", "action": None},
@@ -91,7 +102,7 @@ def test_excluded_records_say_why():
 
 
 def test_action_cue_inside_the_text_becomes_the_response():
-    pairs, _ = mine_sft_pairs(
+    pairs, _ = _mined(
         records(
             {
                 "record_id": "WO-8",
@@ -114,8 +125,8 @@ def test_action_cue_inside_the_text_becomes_the_response():
 
 
 def test_redaction_can_be_switched_off_and_output_is_deterministic():
-    raw, _ = mine_sft_pairs(records(ZH), redact=False)
+    raw = mine_sft_pairs(records(ZH), config=SftConfig(redact=False)).frame
     assert "13812345678" in raw["instruction"][0] and "张伟" in raw["instruction"][0]
     a = mine_sft_pairs(records(ZH, EN))
     b = mine_sft_pairs(records(EN, ZH))
-    assert_frame_equal(a[0].drop("_row"), b[0].drop("_row"))
+    assert_frame_equal(a.frame.drop("_row"), b.frame.drop("_row"))

@@ -76,8 +76,8 @@ def test_each_drop_reason_is_recorded_with_its_check():
     reason, check = got["documents:D5"]
     assert check == "near_dedup"
     assert reason.startswith("near_duplicate of documents:D1 (jaccard~0.")
-    assert result.corpus.get_column("doc_id").to_list() == ["documents:D1"]
-    assert result.corpus.get_column("near_dup_cluster").to_list() == ["documents:D1"]
+    assert result.frame.get_column("doc_id").to_list() == ["documents:D1"]
+    assert result.frame.get_column("near_dup_cluster").to_list() == ["documents:D1"]
     assert result.excluded.columns == list(TEXT_EXCLUDED_SCHEMA)
     assert result.excluded.row(0, named=True) == {
         "doc_id": "documents:D2",
@@ -99,14 +99,14 @@ def test_each_drop_reason_is_recorded_with_its_check():
 
 def test_duplicates_keep_the_lowest_doc_id_whatever_the_input_order():
     result = build_text_corpus(docs(("B", LONG_EN), ("A", LONG_EN)), no_maintenance())
-    assert result.corpus.get_column("doc_id").to_list() == ["documents:A"]
+    assert result.frame.get_column("doc_id").to_list() == ["documents:A"]
     assert reasons(result) == {"documents:B": ("exact_duplicate of documents:A", "exact_dedup")}
 
 
 def test_distinct_documents_are_not_near_duplicates():
     other = "Hydraulic unit of press P-02 leaked oil at the main pump seal; seal replaced, tested at 20 MPa."
     result = build_text_corpus(docs(("D1", LONG_EN), ("D2", other)), no_maintenance())
-    assert result.corpus.height == 2
+    assert result.frame.height == 2
     assert result.excluded.height == 0
 
 
@@ -117,7 +117,7 @@ def test_min_chars_and_threshold_come_from_config():
         no_maintenance(),
         config=cfg,
     )
-    assert result.corpus.get_column("doc_id").to_list() == [
+    assert result.frame.get_column("doc_id").to_list() == [
         "documents:D1",
         "documents:D2",
         "documents:D3",
@@ -159,17 +159,17 @@ def _mixed_inputs() -> tuple[pl.DataFrame, pl.DataFrame]:
 def test_doc_ids_are_stable_and_schema_is_exact():
     d, m = _mixed_inputs()
     result = build_text_corpus(d, m)
-    assert result.corpus.schema == TEXT_CORPUS_SCHEMA
-    ids = result.corpus.get_column("doc_id").to_list()
+    assert result.frame.schema == TEXT_CORPUS_SCHEMA
+    ids = result.frame.get_column("doc_id").to_list()
     assert ids == ["documents:D1", "documents:D2", "documents:D2#2", "maintenance_records:WO-1"]
-    wo = result.corpus.row(3, named=True)
+    wo = result.frame.row(3, named=True)
     assert wo["source_table"] == "maintenance_records"
     assert wo["source_id"] == "WO-1"
     assert wo["doc_type"] == "maintenance_record"
     assert wo["equipment_id"] == "plant1/cnc/line1/CNC-01"
     assert wo["text"] == "主轴异响,温度偏高\n\n更换主轴轴承并加注润滑脂,试运行正常"  # NFKC: ，-> ,
     assert (wo["_source"], wo["_file"], wo["_row"]) == ("cmms", "wo.csv", 1)
-    for row in result.corpus.iter_rows(named=True):
+    for row in result.frame.iter_rows(named=True):
         assert row["sha256"] == hashlib.sha256(row["text"].encode()).hexdigest()
         assert row["n_chars"] == len(row["text"])
 
@@ -180,16 +180,16 @@ def test_same_input_gives_identical_output_in_any_row_order():
     again = build_text_corpus(d, m)
     shuffled = build_text_corpus(d.reverse(), m)
     for other in (again, shuffled):
-        assert_frame_equal(first.corpus, other.corpus)
+        assert_frame_equal(first.frame, other.frame)
         assert_frame_equal(first.excluded, other.excluded)
         assert first.stats == other.stats
 
 
 def test_empty_inputs_give_empty_frames_with_the_schema():
     result = build_text_corpus(docs(), no_maintenance())
-    assert result.corpus.schema == TEXT_CORPUS_SCHEMA
+    assert result.frame.schema == TEXT_CORPUS_SCHEMA
     assert result.excluded.schema == TEXT_EXCLUDED_SCHEMA
-    assert result.corpus.height == 0 and result.stats["tokens_total"] == 0
+    assert result.frame.height == 0 and result.stats["tokens_total"] == 0
 
 
 def test_stats_per_language_and_tokens():
@@ -219,8 +219,8 @@ def test_redaction_off_keeps_pii():
     result = build_text_corpus(
         docs(("D1", text)), no_maintenance(), config=TextConfig(redact=False)
     )
-    assert result.corpus.get_column("text").to_list() == [text]
-    assert result.corpus.get_column("pii_redactions").to_list() == [0]
+    assert result.frame.get_column("text").to_list() == [text]
+    assert result.frame.get_column("pii_redactions").to_list() == [0]
 
 
 # --- PII ----------------------------------------------------------------------------------------
@@ -276,7 +276,7 @@ def test_phone_formats():
 def test_corpus_counts_pii_per_document():
     text = "Spindle alarm on CNC-01, contact: Li Wei at li.wei@plant.cn or 13912345678 for access."
     result = build_text_corpus(docs(("D1", text)), no_maintenance())
-    row = result.corpus.row(0, named=True)
+    row = result.frame.row(0, named=True)
     assert (
         row["text"] == "Spindle alarm on CNC-01, contact: [NAME] at [EMAIL] or [PHONE] for access."
     )

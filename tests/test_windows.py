@@ -48,13 +48,13 @@ def failure(machine, at, record_id="wo-1", kind="corrective"):
 def test_exact_window_counts_non_overlapping_and_overlapping():
     r = readings(minutes=60)
     one = WindowConfig(split=(1.0, 0.0, 0.0))
-    assert build_windows(r, NO_MAINT, config=one).windows.height == 6
+    assert build_windows(r, NO_MAINT, config=one).frame.height == 6
     # 5-minute stride over 60 minutes: starts 00:00 .. 00:55 = 12 candidates; the last one
     # (00:55) holds 5 of 10 buckets (+1 forward fill) and so passes the 0.5 coverage bar
     over = WindowConfig(step="5m", split=(1.0, 0.0, 0.0))
     res = build_windows(r, NO_MAINT, config=over)
-    assert res.windows.height + res.excluded.height == 12
-    assert res.windows.height == 12
+    assert res.frame.height + res.excluded.height == 12
+    assert res.frame.height == 12
 
 
 def test_alignment_resample_and_forward_fill_of_one_bucket():
@@ -66,22 +66,22 @@ def test_alignment_resample_and_forward_fill_of_one_bucket():
     )  # fmt: skip
     r = pl.concat([r, extra], how="diagonal")
     res = build_windows(r, NO_MAINT, config=WindowConfig(split=(1.0, 0.0, 0.0)))
-    w = res.windows.row(0, named=True)
+    w = res.frame.row(0, named=True)
     assert w["start_utc"] == T0 and w["end_utc"] == T0 + timedelta(minutes=10)
     assert w["channels"] == ["temp", "vib"]
     assert w["n_steps"] == 10
     temp, vib = w["values"]
     assert temp == [0.5, 1.0, 2.0, 2.0, 4.0, 5.0, 5.0, None, 8.0, 9.0]
     assert vib == [0.0, 1.0, 2.0, 2.0, 4.0, 5.0, 5.0, None, 8.0, 9.0]
-    assert res.windows.schema["values"] == pl.List(pl.List(pl.Float64))
-    assert res.windows.schema["label"] == pl.Int8
+    assert res.frame.schema["values"] == pl.List(pl.List(pl.Float64))
+    assert res.frame.schema["label"] == pl.Int8
 
 
 def test_low_coverage_window_is_excluded_with_reason():
     # the second window has 3 of 10 minutes: coverage (3 + 1 forward-filled) / 10 = 0.4
     r = readings(minutes=13)
     res = build_windows(r, NO_MAINT, config=WindowConfig(split=(1.0, 0.0, 0.0)))
-    assert res.windows.height == 1
+    assert res.frame.height == 1
     assert res.excluded.height == 1
     row = res.excluded.row(0, named=True)
     assert row["start_utc"] == T0 + timedelta(minutes=10)
@@ -97,7 +97,7 @@ def test_label_from_planted_failure():
          failure(m, T0 + timedelta(minutes=20), "pm-1", kind="preventive")]
     )  # fmt: skip
     res = build_windows(r, fails, config=WindowConfig(split=(1.0, 0.0, 0.0)))
-    pos = res.windows.filter(pl.col("label") == 1)
+    pos = res.frame.filter(pl.col("label") == 1)
     # the failure at 02:05 is within 1 h of the ends 01:10 .. 02:00 -> windows 01:00 .. 01:50
     assert pos["start_utc"].to_list() == [T0 + timedelta(hours=1, minutes=10 * k) for k in range(6)]
     assert set(pos["label_reason"]) == {"wo-1"}
@@ -105,8 +105,8 @@ def test_label_from_planted_failure():
     inside = res.excluded.filter(pl.col("reason").str.starts_with("failure"))
     assert inside["start_utc"].to_list() == [T0 + timedelta(hours=2)]
     assert inside["reason"][0] == "failure wo-1 starts inside the window"
-    assert res.windows.filter(pl.col("label") == 0)["label_reason"].null_count() == (
-        res.windows.height - 6
+    assert res.frame.filter(pl.col("label") == 0)["label_reason"].null_count() == (
+        res.frame.height - 6
     )
 
 
@@ -114,7 +114,7 @@ def test_split_holds_out_whole_equipment_and_cuts_time_without_leaks():
     machines = tuple(f"p/a/l/m{i}" for i in range(1, 8))
     r = readings(machines=machines, minutes=600)
     res = build_windows(r, NO_MAINT)
-    w = res.windows
+    w = res.frame
     test_eq = set(w.filter(pl.col("split") == "test")["equipment_id"])
     assert test_eq == set(res.stats["test_equipment"]) and len(test_eq) == 1  # round(7 * .15)
     assert not test_eq & set(w.filter(pl.col("split") != "test")["equipment_id"])
@@ -136,7 +136,7 @@ def test_split_by_time_only_with_few_machines():
     assert res.stats["split_mode"] == "time" and res.stats["test_equipment"] == []
     horizon = timedelta(hours=1)
     for m in ("p/a/l/m1", "p/a/l/m2"):
-        mine = res.windows.filter(pl.col("equipment_id") == m)
+        mine = res.frame.filter(pl.col("equipment_id") == m)
         spans = {
             s: (mine.filter(pl.col("split") == s)["start_utc"].min(),
                 mine.filter(pl.col("split") == s)["end_utc"].max())
@@ -150,13 +150,13 @@ def test_deterministic_ids_and_rows():
     r = readings(machines=("p/a/l/m1", "p/a/l/m2", "p/a/l/m3"), minutes=300)
     a = build_windows(r, NO_MAINT)
     b = build_windows(r.reverse(), NO_MAINT)
-    assert a.windows.equals(b.windows) and a.excluded.equals(b.excluded)
-    assert a.windows["window_id"].n_unique() == a.windows.height
+    assert a.frame.equals(b.frame) and a.excluded.equals(b.excluded)
+    assert a.frame["window_id"].n_unique() == a.frame.height
     # the seed picks other held-out machines, but a window keeps its id (equipment + start)
     other = build_windows(r, NO_MAINT, config=WindowConfig(seed=1))
     assert other.stats["test_equipment"] != a.stats["test_equipment"]
     keys = ["equipment_id", "start_utc", "window_id"]
-    both = a.windows.select(keys).join(other.windows.select(keys), on=keys[:2])
+    both = a.frame.select(keys).join(other.frame.select(keys), on=keys[:2])
     assert both.height > 0 and both["window_id"].equals(both["window_id_right"])
 
 
@@ -170,7 +170,7 @@ def test_batch_relative_clock_windows_by_offset_and_split_by_batch():
     ]  # fmt: skip
     r = pl.DataFrame(rows, schema_overrides={"ts_utc": pl.Datetime("us", "UTC")})
     res = build_windows(r, NO_MAINT)
-    w = res.windows
+    w = res.frame
     assert w.height == 10 * 3  # three 10 min windows per 30 min batch
     assert w["start_utc"].null_count() == w.height
     assert sorted(set(w["t_offset_start_s"])) == [0.0, 600.0, 1200.0]

@@ -9,7 +9,6 @@ from corpusmill.text.corpus import (
     TEXT_CORPUS_SCHEMA,
     TEXT_EXCLUDED_SCHEMA,
     TextConfig,
-    TextCorpusResult,
     build_text_corpus,
 )
 from corpusmill.text.language import tag_language, tag_text
@@ -22,7 +21,6 @@ __all__ = [
     "TEXT_CORPUS_SCHEMA",
     "TEXT_EXCLUDED_SCHEMA",
     "TextConfig",
-    "TextCorpusResult",
     "build_text_corpus",
     "clean_expr",
     "clean_text",

@@ -15,19 +15,20 @@ frame flows through):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
 from corpusmill.canonical import conform
+from corpusmill.corpus import BuildResult
 from corpusmill.text.clean import clean_expr
 from corpusmill.text.dedup import exact_duplicate_of, near_duplicates, sha256_series
 from corpusmill.text.language import tag_language
 from corpusmill.text.pii import PII_KINDS, count_columns, pii_total_expr, redact_pii
 from corpusmill.text.tokens import count_tokens_expr
 
-#: Output schema of ``TextCorpusResult.corpus``.
+#: Schema of the corpus (``BuildResult.frame``).
 TEXT_CORPUS_SCHEMA = pl.Schema(
     {
         "doc_id": pl.String(),
@@ -48,7 +49,7 @@ TEXT_CORPUS_SCHEMA = pl.Schema(
     }
 )
 
-#: Output schema of ``TextCorpusResult.excluded``.
+#: Schema of the excluded documents (``BuildResult.excluded``).
 TEXT_EXCLUDED_SCHEMA = pl.Schema(
     {
         "doc_id": pl.String(),
@@ -61,6 +62,9 @@ TEXT_EXCLUDED_SCHEMA = pl.Schema(
         "_row": pl.Int64(),
     }
 )
+
+#: Every ``check`` an excluded document may carry.
+EXCLUSION_CHECKS = ("min_chars", "exact_dedup", "near_dedup")
 
 #: doc_type given to maintenance records turned into documents.
 MAINTENANCE_DOC_TYPE = "maintenance_record"
@@ -76,15 +80,6 @@ class TextConfig:
     shingle: int = 5  # character n-grams (works for Chinese and English alike)
     seed: int = 1
     redact: bool = True
-
-
-@dataclass
-class TextCorpusResult:
-    """The corpus, the excluded documents with their reasons, and per-step statistics."""
-
-    corpus: pl.DataFrame
-    excluded: pl.DataFrame
-    stats: dict[str, Any] = field(default_factory=dict)
 
 
 def _with_doc_ids(df: pl.DataFrame, table: str) -> pl.DataFrame:
@@ -185,7 +180,7 @@ def build_text_corpus(
     maintenance: pl.DataFrame,
     *,
     config: TextConfig = TextConfig(),
-) -> TextCorpusResult:
+) -> BuildResult:
     """Build the text corpus from canonical ``documents`` and ``maintenance_records``.
 
     Parameters
@@ -197,8 +192,8 @@ def build_text_corpus(
 
     Returns
     -------
-    TextCorpusResult
-        ``corpus`` (:data:`TEXT_CORPUS_SCHEMA`, sorted by doc_id), ``excluded``
+    BuildResult
+        ``frame`` (:data:`TEXT_CORPUS_SCHEMA`, sorted by doc_id), ``excluded``
         (:data:`TEXT_EXCLUDED_SCHEMA`, sorted by doc_id) and ``stats``. The same inputs and config
         give identical frames.
     """
@@ -328,4 +323,4 @@ def build_text_corpus(
         "seed": config.seed,
         "redact": config.redact,
     }
-    return TextCorpusResult(corpus=corpus, excluded=excl, stats=stats)
+    return BuildResult(frame=corpus, excluded=excl, stats=stats)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from corpusmill import canonical
+from corpusmill.corpora import CORPORA
 from quality.spec import Suite, SuiteError, apply_overrides, validate_suite
 
 if TYPE_CHECKING:
@@ -26,8 +28,8 @@ TABLE_SUITES = (
     "documents",
     "inspection_images",
 )
-#: Corpora with a suite (their schemas live beside the suites: ``quality.suites.<name>.SCHEMA``).
-CORPUS_SUITES = ("text_corpus", "timeseries_windows", "sft_pairs")
+#: Corpora with a suite: every corpus of the registry (whose schema the suite validates against).
+CORPUS_SUITES = tuple(CORPORA)
 SUITES = TABLE_SUITES + CORPUS_SUITES
 
 
@@ -38,10 +40,9 @@ def suite_name(table: str) -> str:
 def default_schema(table: str) -> pl.Schema:
     """The polars schema a table's frames have: canonical (with provenance) or the corpus's."""
     if table in TABLE_SUITES:
-        from corpusmill.canonical import schema
-
-        return schema(table)
-    return _module(table).SCHEMA
+        return canonical.schema(table)
+    _module(table)  # an unknown table fails here, with the list of suites
+    return CORPORA[table].schema
 
 
 def _module(table: str):  # noqa: ANN202

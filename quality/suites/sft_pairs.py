@@ -1,18 +1,9 @@
-"""Suite for the ``sft_pairs`` corpus."""
+"""Suite for the ``sft_pairs`` corpus; its column types come from the corpus registry."""
 
 from __future__ import annotations
 
-import polars as pl
-
 from quality.spec import ExpectationSpec
 from quality.suites._build import not_null, row_count, unique
-
-SCHEMA = pl.Schema(
-    {
-        "pair_id": pl.String(), "instruction": pl.String(), "response": pl.String(),
-        "language": pl.String(), "record_id": pl.String(), "equipment_id": pl.String(),
-    }
-)  # fmt: skip
 
 
 def expectations() -> list[ExpectationSpec]:

@@ -1,20 +1,9 @@
-"""Suite for the ``text_corpus`` corpus."""
+"""Suite for the ``text_corpus`` corpus; its column types come from the corpus registry."""
 
 from __future__ import annotations
 
-import polars as pl
-
 from quality.spec import ExpectationSpec
 from quality.suites._build import between, not_null, row_count, unique
-
-SCHEMA = pl.Schema(
-    {
-        "doc_id": pl.String(), "source_table": pl.String(), "source_id": pl.String(),
-        "language": pl.String(), "text": pl.String(), "n_chars": pl.Int64(),
-        "n_tokens": pl.Int64(), "sha256": pl.String(), "equipment_id": pl.String(),
-        "_source": pl.String(), "_file": pl.String(), "_row": pl.Int64(),
-    }
-)  # fmt: skip
 
 
 def expectations() -> list[ExpectationSpec]:

@@ -1,20 +1,9 @@
-"""Suite for the ``timeseries_windows`` corpus."""
+"""Suite for the ``timeseries_windows`` corpus; its column types come from the corpus registry."""
 
 from __future__ import annotations
 
-import polars as pl
-
 from quality.spec import ExpectationSpec
 from quality.suites._build import in_set, not_null, pair_greater, row_count, unique
-
-SCHEMA = pl.Schema(
-    {
-        "window_id": pl.String(), "equipment_id": pl.String(),
-        "start_utc": pl.Datetime("us", "UTC"), "end_utc": pl.Datetime("us", "UTC"),
-        "channels": pl.List(pl.String()), "values": pl.List(pl.List(pl.Float64())),
-        "n_steps": pl.Int64(), "label": pl.Int64(), "split": pl.String(),
-    }
-)  # fmt: skip
 
 
 def expectations() -> list[ExpectationSpec]:

@@ -1,0 +1,143 @@
+"""What a corpus is: its declaration (:class:`CorpusSpec`) and what a build returns (:class:`BuildResult`).
+
+Every corpus builder returns a :class:`BuildResult`; :meth:`CorpusSpec.build` runs the builder and
+checks the result against the declaration (schema, exclusion checks), so a builder that drifts from
+its declared schema fails the build instead of publishing a table its quality suite never saw.
+The concrete corpora are declared in :mod:`corpusmill.corpora`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import polars as pl
+
+#: Columns every excluded-rows frame carries: the rule that dropped the row and why.
+EXCLUDED_COLUMNS = ("reason", "check")
+
+
+class CorpusError(ValueError):
+    """A corpus build that does not match its declaration, or an unknown corpus."""
+
+
+@dataclass
+class BuildResult:
+    """One corpus build: the rows, the rows left out (with ``reason`` and ``check``), statistics."""
+
+    frame: pl.DataFrame
+    excluded: pl.DataFrame
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """The one declaration of a corpus.
+
+    Attributes
+    ----------
+    name
+        The table name users query (``text_corpus`` ...).
+    inputs
+        The canonical tables it is built from; the corpus is built when any of them has rows.
+    id_column
+        The column that identifies a row (versions are sorted by it, shards reference it).
+    schema
+        The exact schema of the built frame; its quality suite takes its column types from here.
+    defaults
+        The build's settings when none are given: an instance of a frozen dataclass (the
+        configuration model); the manifest's config hash is the hash of the settings used.
+    builder
+        ``builder(inputs, config) -> BuildResult``, ``inputs`` keyed by table name.
+    checks
+        Every ``check`` an excluded row may carry.
+    description
+        One sentence: what the corpus holds (the Dagster UI shows it).
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    id_column: str
+    schema: pl.Schema
+    defaults: Any
+    builder: Callable[[Mapping[str, pl.DataFrame], Any], BuildResult]
+    checks: tuple[str, ...]
+    description: str
+
+    @property
+    def config_model(self) -> type:
+        return type(self.defaults)
+
+    def config_dict(self, config: Any) -> dict[str, Any]:
+        """The resolved settings as plain data (what the config hash is taken of)."""
+        return asdict(config)
+
+    def build(self, inputs: Mapping[str, pl.DataFrame], config: Any = None) -> BuildResult:
+        """Run the builder and check its result against this declaration.
+
+        Raises
+        ------
+        CorpusError
+            An input is missing, or the result's schema or exclusion checks differ from the
+            declaration (a bug in the builder: nothing is published).
+        """
+        missing = [t for t in self.inputs if t not in inputs]
+        if missing:
+            msg = f"{self.name}: inputs {missing} not given (needs {list(self.inputs)})"
+            raise CorpusError(msg)
+        result = self.builder(inputs, self.defaults if config is None else config)
+        self.check(result)
+        return result
+
+    def check(self, result: BuildResult) -> None:
+        if result.frame.schema != self.schema:
+            msg = (
+                f"{self.name}: the builder returned schema {dict(result.frame.schema)}, "
+                f"but the corpus declares {dict(self.schema)}"
+            )
+            raise CorpusError(msg)
+        absent = [c for c in EXCLUDED_COLUMNS if c not in result.excluded.columns]
+        if absent:
+            msg = f"{self.name}: excluded rows lack column(s) {absent}"
+            raise CorpusError(msg)
+        unknown = set(result.excluded.get_column("check").unique().to_list()) - set(self.checks)
+        if unknown:
+            msg = f"{self.name}: excluded rows carry undeclared check(s) {sorted(map(str, unknown))}"
+            raise CorpusError(msg)
+
+    def excluded_by_check(self, excluded: pl.DataFrame) -> pl.DataFrame:
+        """Rows left out per ``check``, most first."""
+        return (
+            excluded.group_by("check").agg(pl.len().alias("rows")).sort("rows", "check",
+                                                                           descending=[True, False])
+        )
+
+    def has_inputs(self, heights: Mapping[str, int]) -> bool:
+        """Whether any input has rows (``heights``: table -> row count; absent = 0)."""
+        return any(heights.get(t, 0) > 0 for t in self.inputs)
+
+    def items(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """One row per training sample: ``item_id``, ``n_tokens``, ``n_bytes`` (the planner's sizes).
+
+        Tokens are the corpus's ``n_tokens``; a window counts one token per channel per step; any
+        other row counts one. Bytes are the UTF-8 length of its text columns, plus 8 per window cell.
+        """
+        if "n_tokens" in frame.columns:
+            tokens = pl.col("n_tokens").cast(pl.Int64)
+        elif "n_steps" in frame.columns:
+            tokens = (pl.col("n_steps") * pl.col("channels").list.len()).cast(pl.Int64)
+        else:
+            tokens = pl.lit(1, pl.Int64)
+        size = pl.sum_horizontal(
+            [pl.col(c).cast(pl.String).str.len_bytes().fill_null(0)
+             for c, t in frame.schema.items() if t == pl.String]
+            or [pl.lit(0)]
+        )  # fmt: skip
+        if "n_steps" in frame.columns:
+            size = size + pl.col("n_steps") * pl.col("channels").list.len() * 8
+        return frame.select(
+            pl.col(self.id_column).cast(pl.String).alias("item_id"),
+            tokens.clip(lower_bound=1).alias("n_tokens"),
+            size.cast(pl.Int64).clip(lower_bound=1).alias("n_bytes"),
+        ).sort("item_id")
