@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from corpusmill.yamlfile import read_mapping
+from corpusmill.yamlfile import by_name, load_model
 
 POOL_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
@@ -113,11 +112,7 @@ class Catalog(_Strict):
         return self
 
     def pool(self, name: str) -> Pool:
-        for p in self.pools:
-            if p.name == name:
-                return p
-        msg = f"no pool named {name!r}; pools: {', '.join(p.name for p in self.pools)}"
-        raise KeyError(msg)
+        return by_name(self.pools, name, "pool")
 
     def without(self, *names: str) -> Catalog:
         """A copy without the named pools (e.g. to re-plan after losing one)."""
@@ -151,44 +146,10 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         Missing file, bad YAML or a schema problem; names the file, the pool and the field.
     """
     path = Path(path) if path is not None else DEFAULTS_DIR / "compute.yaml"
-    raw = _read(path, "compute catalog")
-    try:
-        return Catalog.model_validate(raw)
-    except ValidationError as e:
-        raise ComputeConfigError(_explain(path, raw, e, "compute catalog")) from None
+    return load_model(path, Catalog, "compute catalog", ComputeConfigError, named="pools")
 
 
 def load_job(path: str | Path | None = None) -> TrainingJob:
     """Load and validate a training job (the shipped default when ``path`` is None)."""
     path = Path(path) if path is not None else DEFAULTS_DIR / "training_job.yaml"
-    raw = _read(path, "training job")
-    try:
-        return TrainingJob.model_validate(raw)
-    except ValidationError as e:
-        raise ComputeConfigError(_explain(path, raw, e, "training job")) from None
-
-
-def _read(path: Path, what: str) -> dict[str, Any]:
-    return read_mapping(path, f"{what} file", ComputeConfigError)
-
-
-def _explain(path: Path, raw: dict[str, Any], err: ValidationError, what: str) -> str:
-    lines = [f"{path}: {err.error_count()} problem(s) in the {what}"]
-    for e in err.errors():
-        loc = list(e["loc"])
-        where = ""
-        if len(loc) >= 2 and loc[0] == "pools" and isinstance(loc[1], int):
-            try:
-                name = raw["pools"][loc[1]].get("name")
-            except (KeyError, IndexError, AttributeError, TypeError):
-                name = None
-            where = f"pool {name!r} (pools[{loc[1]}]), " if name else f"pools[{loc[1]}], "
-            loc = loc[2:]
-        field = ".".join(str(p) for p in loc) or "(the entry itself)"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key (not part of the schema; check its spelling)"
-        elif e["type"] == "missing":
-            msg = "required field is missing"
-        lines.append(f"  - {where}field '{field}': {msg}")
-    return "\n".join(lines)
+    return load_model(path, TrainingJob, "training job", ComputeConfigError, named="pools")

@@ -11,9 +11,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from corpusmill.yamlfile import read_mapping
+from corpusmill import canonical
+from corpusmill.yamlfile import by_name, load_model
 
 Kind = Literal["sensor", "production", "quality", "maintenance", "document", "image", "equipment"]
 Format = Literal[
@@ -325,14 +326,26 @@ class SourcesConfig(_Strict):
     # -- helpers -----------------------------------------------------------------------------
 
     def source(self, name: str) -> Source:
-        for s in self.sources:
-            if s.name == name:
-                return s
-        msg = f"no source named {name!r}; sources: {', '.join(s.name for s in self.sources)}"
-        raise KeyError(msg)
+        return by_name(self.sources, name, "source")
 
     def sources_of_kind(self, kind: str) -> list[Source]:
         return [s for s in self.sources if s.kind == kind]
+
+    def table_of(self, source: Source) -> str | None:
+        """The canonical table a source's rows are ingested into (None for the equipment kind,
+        which is read from the registry, not ingested)."""
+        table = canonical.KIND_TABLE[source.kind]
+        return table if table in canonical.INGESTED_TABLES else None
+
+    def ingested_sources(self) -> dict[str, list[str]]:
+        """Ingested canonical table -> the names of the sources that feed it, sorted; tables in
+        canonical order, only those some source feeds."""
+        fed: dict[str, list[str]] = {}
+        for s in self.sources:
+            table = self.table_of(s)
+            if table is not None:
+                fed.setdefault(table, []).append(s.name)
+        return {t: sorted(fed[t]) for t in canonical.INGESTED_TABLES if t in fed}
 
     def timezone_for(self, source: Source) -> str:
         if source.time.timezone:
@@ -393,34 +406,5 @@ def load(path: str | Path) -> SourcesConfig:
         each problem, the source (by name) and the field.
     """
     path = Path(path)
-    raw = read_mapping(path, "sources file", ConfigError)
-    try:
-        cfg = SourcesConfig.model_validate(raw)
-    except ValidationError as e:
-        raise ConfigError(_explain(path, raw, e)) from None
+    cfg = load_model(path, SourcesConfig, "sources file", ConfigError, named="sources")
     return cfg.model_copy(update={"base_dir": path.resolve().parent})
-
-
-def _explain(path: Path, raw: dict[str, Any], err: ValidationError) -> str:
-    lines = [f"{path}: {err.error_count()} problem(s) in the sources file"]
-    for e in err.errors():
-        loc = list(e["loc"])
-        where = _where(raw, loc)
-        field = ".".join(str(p) for p in loc) or "(top level)"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key (not part of the schema; check its spelling)"
-        elif e["type"] == "missing":
-            msg = "required field is missing"
-        lines.append(f"  - {where}field '{field}': {msg}")
-    return "\n".join(lines)
-
-
-def _where(raw: dict[str, Any], loc: list[Any]) -> str:
-    if len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int):
-        try:
-            name = raw["sources"][loc[1]].get("name")
-        except (KeyError, IndexError, AttributeError, TypeError):
-            name = None
-        return f"source {name!r} (sources[{loc[1]}]), " if name else f"sources[{loc[1]}], "
-    return ""
