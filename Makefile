@@ -5,7 +5,6 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 export CORPUSMILL_HOME ?= $(CURDIR)/.corpusmill
-export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 ONLY ?=
 
@@ -39,6 +38,7 @@ demo: install
 
 test: install-test
 	bash scripts/test-deps.sh
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 dev: install

@@ -141,20 +141,27 @@ def query(sql: str, home: Path | None, fmt: str, limit: int) -> None:
 @click.option("--engine", type=click.Choice(["fast", "gx"]), default="fast", show_default=True)
 def demo(home: Path | None, scale: int, seed: int, engine: str) -> None:
     """Generate the sample factory into the home, run every asset, and print a summary."""
-    from corpusmill.generate import generate as gen
-    from pipelines.definitions import SAMPLE_DIR
     from pipelines.summary import print_summary
 
     h = _home(home)
+    out = _sample_factory(h, scale=scale, seed=seed)
+    _run(out / "sources.yaml", h, engine)
+    print_summary(h)
+    _console().print(f"\nNext: [bold]make dev[/] (Dagster UI on this home), or "
+              f"[bold]corpusmill query --home {h.root} \"select * from corpus_versions\"[/]")  # fmt: skip
+
+
+def _sample_factory(h, *, scale: int = 1, seed: int = 0) -> Path:
+    """Generate the sample factory into the home (replacing an earlier one); its folder."""
+    from corpusmill.generate import generate as gen
+    from pipelines.definitions import SAMPLE_DIR
+
     con = _console()
     out = h.root / SAMPLE_DIR
     with con.status("generating the sample factory"):
         gen(out, scale=scale, seed=seed)
     con.print(f"[dim]›[/] sample factory in {out}")
-    _run(out / "sources.yaml", h, engine)
-    print_summary(h)
-    con.print(f"\nNext: [bold]make dev[/] (Dagster UI on this home), or "
-              f"[bold]corpusmill query --home {h.root} \"select * from corpus_versions\"[/]")  # fmt: skip
+    return out
 
 
 @main.command()
@@ -162,8 +169,14 @@ def demo(home: Path | None, scale: int, seed: int, engine: str) -> None:
 @click.option("--port", type=int, default=3000, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 def dev(home: Path | None, port: int, host: str) -> None:
-    """Start the Dagster UI (dagster dev) against the home."""
+    """Start the Dagster UI (dagster dev) against the home.
+
+    A home that has never been run serves the sample factory, generated here first.
+    """
     h = _home(home)
+    if not os.environ.get("CORPUSMILL_SOURCES") and not (h.sources_file and h.sources_file.exists()):
+        out = _sample_factory(h)
+        h.write_state(sources=str((out / "sources.yaml").resolve()))
     exe = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
     workspace = Path("workspace.yaml")
     target = ["-w", str(workspace)] if workspace.exists() else ["-m", "pipelines.definitions"]

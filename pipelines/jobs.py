@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import dagster as dg
 
+from assets.selection import after_ingest_selection, is_ingest
 
-def build_jobs(ingest_assets: list[dg.AssetsDefinition]) -> list[dg.UnresolvedAssetJobDefinition]:
-    jobs = [
+
+@dataclass(frozen=True)
+class Jobs:
+    ingest: list[dg.UnresolvedAssetJobDefinition]  # one per ingest asset
+    build: dg.UnresolvedAssetJobDefinition  # standardize, validate, corpora, partition
+
+    def all(self) -> list[dg.UnresolvedAssetJobDefinition]:
+        return [*self.ingest, self.build]
+
+
+def build_jobs(assets: list[dg.AssetsDefinition]) -> Jobs:
+    ingest = [
         dg.define_asset_job(
             f"ingest_{a.key.path[-1].removeprefix('staged_')}",
             selection=dg.AssetSelection.assets(a),
             description=f"Ingest the new and changed files of the sources feeding {a.key.path[-1]}.",
         )
-        for a in ingest_assets
+        for a in assets
+        if is_ingest(a)
     ]
-    jobs.append(
-        dg.define_asset_job(
-            "build_corpora",
-            selection=dg.AssetSelection.all() - dg.AssetSelection.groups("ingest"),
-            description="Standardize, validate, build the corpora and plan the shards.",
-        )
+    build = dg.define_asset_job(
+        "build_corpora",
+        selection=after_ingest_selection(),
+        description="Standardize, validate, build the corpora and plan the shards.",
     )
-    return jobs
+    return Jobs(ingest, build)

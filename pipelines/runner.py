@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.selection import is_ingest
 from corpusmill import config
 from corpusmill.home import Home, activate
 
@@ -63,8 +64,7 @@ def run_pipeline(
     report = RunReport()
     run_config = QUIET_LOGS if quiet else None
 
-    ingest = [a for a in assets if a.partitions_def is not None]
-    for a in ingest:
+    for a in filter(is_ingest, assets):
         keys = a.partitions_def.get_partition_keys()
         say(f"ingest {a.key.to_user_string()} ({len(keys)} source(s): {', '.join(keys)})")
         tags = {
@@ -75,7 +75,7 @@ def run_pipeline(
         result = dg.materialize(assets, selection=[a.key], instance=instance, resources=resources,
                                 tags=tags, run_config=run_config, raise_on_error=False)  # fmt: skip
         _collect(result, report, a.key.to_user_string())
-    rest = [a.key for a in assets if a.partitions_def is None]
+    rest = [a.key for a in assets if not is_ingest(a)]
     say(f"standardize, validate, corpora, partition ({len(rest)} assets)")
     result = dg.materialize(assets, selection=rest, instance=instance, resources=resources,
                             tags={"corpusmill/trigger": "corpusmill run"}, run_config=run_config,

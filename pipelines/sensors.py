@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import dagster as dg
 
+from assets.resources import CorpusmillResource
+from assets.selection import ingest_selection, staged_key
 from corpusmill.config import SourcesConfig
 from corpusmill.ingest import pending_files
-from pipelines.resources import CorpusmillResource
 
 
 def build_sensors(cfg: SourcesConfig) -> list[dg.SensorDefinition]:
-    from corpusmill.canonical import KIND_TABLE
-
-    tables = sorted({KIND_TABLE[s.kind] for s in cfg.sources} - {"equipment"})
-
     @dg.sensor(
         name="source_files_sensor",
         minimum_interval_seconds=60,
-        asset_selection=dg.AssetSelection.keys(*[f"staged_{t}" for t in tables]),
+        asset_selection=ingest_selection(),
         default_status=dg.DefaultSensorStatus.STOPPED,
         description="Requests an ingest run for each source with new, changed or removed files.",
     )
     def source_files_sensor(context: dg.SensorEvaluationContext, corpusmill: CorpusmillResource):
         cfg = corpusmill.config
         for src in cfg.sources:
-            if KIND_TABLE[src.kind] == "equipment":
+            table = cfg.table_of(src)
+            if table is None:
                 continue
             pending = pending_files(cfg, src, corpusmill.lake)
             if not pending:
@@ -34,7 +34,7 @@ def build_sensors(cfg: SourcesConfig) -> list[dg.SensorDefinition]:
             yield dg.RunRequest(
                 run_key=f"{src.name}:{hash_key(key)}",
                 partition_key=src.name,
-                asset_selection=[dg.AssetKey(f"staged_{KIND_TABLE[src.kind]}")],
+                asset_selection=[staged_key(table)],
                 tags={"corpusmill/trigger": "source_files_sensor"},
             )
 
@@ -48,6 +48,4 @@ def build_sensors(cfg: SourcesConfig) -> list[dg.SensorDefinition]:
 
 
 def hash_key(text: str) -> str:
-    import hashlib
-
     return hashlib.sha256(text.encode()).hexdigest()[:16]

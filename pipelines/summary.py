@@ -52,7 +52,6 @@ def print_summary(home: Home) -> None:
     from rich.console import Console
 
     con = Console()
-    catalog.refresh(home)
     for title, sql in QUERIES.items():
         try:
             df = catalog.query(home, sql)

@@ -55,43 +55,90 @@ def test_ingest_partitions_are_sources(factory: Path, tmp_path: Path) -> None:
     ]  # fmt: skip
 
 
+INGEST_JOBS = {
+    f"ingest_{t}": f"staged_{t}"
+    for t in ("documents", "inspection_images", "maintenance_records", "production_events",
+              "quality_inspections", "sensor_readings")
+}  # fmt: skip
+
+
 def test_checks_jobs_schedules_sensors(factory: Path, tmp_path: Path) -> None:
     defs = _defs(factory, tmp_path)
     graph = defs.resolve_asset_graph()
     checks = {k.name for k in graph.asset_check_keys if k.asset_key == dg.AssetKey("sensor_readings")}
     assert checks == {"sensor_readings_suite", "conservation"}
-    assert defs.resolve_job_def("build_corpora") is not None
-    assert defs.resolve_job_def("ingest_sensor_readings") is not None
-    schedule = defs.resolve_schedule_def("nightly_ingest_sensor_readings")
-    assert schedule.job_name == "ingest_sensor_readings"
-
-
-def test_whole_code_location_resolves(factory: Path, tmp_path: Path) -> None:
-    """What the webserver does on load: every job, schedule and sensor target must resolve."""
-    defs = _defs(factory, tmp_path)
     repo = defs.get_repository_def()
-    assert {s.name for s in repo.schedule_defs} >= {"nightly_ingest_sensor_readings"}
-    for job in repo.get_all_jobs():
-        assert job.name
-    assert defs.resolve_sensor_def("source_files_sensor") is not None
-
-
-def test_code_location_import_keeps_gx_lazy(factory: Path, tmp_path: Path) -> None:
-    code = (
-        "import sys, time; t = time.perf_counter(); import pipelines.definitions; "
-        "print(round(time.perf_counter() - t, 2), 'great_expectations' in sys.modules)"
-    )
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "CORPUSMILL_HOME": str(tmp_path / "home"),
-        "CORPUSMILL_SOURCES": str(factory / "sources.yaml"),
+    assert {j.name for j in repo.get_all_jobs()} >= {*INGEST_JOBS, "build_corpora"}
+    assert {s.name: s.job_name for s in repo.schedule_defs} == {
+        f"nightly_{job}": job for job in INGEST_JOBS
     }
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         cwd=REPO, check=True)  # fmt: skip
-    seconds, gx_loaded = out.stdout.split()
-    assert gx_loaded == "False", "importing the code location must not import great_expectations"
-    assert not (tmp_path / ".great_expectations").exists()
+    assert {s.name for s in repo.sensor_defs} == {"source_files_sensor", "corpusmill_automation"}
+
+
+def test_jobs_select_exactly_their_assets(factory: Path, tmp_path: Path) -> None:
+    """Each ingest job runs its one staged asset; build_corpora runs everything else."""
+    defs = _defs(factory, tmp_path)
+    graph = defs.resolve_asset_graph()
+    every = {k.to_user_string() for k in graph.get_all_asset_keys()}
+
+    def selected(job: str) -> set[str]:
+        keys = defs.resolve_job_def(job).asset_layer.selected_asset_keys
+        return {k.to_user_string() for k in keys}
+
+    for job, asset in INGEST_JOBS.items():
+        assert selected(job) == {asset}
+    assert selected("build_corpora") == every - set(INGEST_JOBS.values())
+
+
+def test_source_sensor_targets_the_ingest_assets(factory: Path, tmp_path: Path) -> None:
+    defs = _defs(factory, tmp_path)
+    sensor = defs.resolve_sensor_def("source_files_sensor")
+    graph = defs.resolve_asset_graph()
+    targets = sensor.asset_selection.resolve(graph)
+    assert {k.to_user_string() for k in targets} == set(INGEST_JOBS.values())
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def _load_code_location(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Import the code location and load its Definitions as Dagster does, in a fresh process."""
+    code = (
+        "import sys; import pipelines.definitions as d; "
+        "print('gx_on_import', 'great_expectations' in sys.modules); "
+        "defs = d.defs.load_fn(); "
+        "print('assets', len(list(defs.resolve_asset_graph().get_all_asset_keys())))"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", **env}, cwd=REPO)  # fmt: skip
+
+
+def test_loading_the_code_location_writes_nothing_and_keeps_gx_lazy(
+    factory: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    (home / "dagster").mkdir(parents=True)
+    before, factory_before = _tree(tmp_path), _tree(factory)
+    out = _load_code_location(
+        {"HOME": str(tmp_path), "CORPUSMILL_HOME": str(home),
+         "CORPUSMILL_SOURCES": str(factory / "sources.yaml")}
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "gx_on_import False" in out.stdout, "importing must not import great_expectations"
+    assert f"assets {len(EXPECTED_KEYS)}" in out.stdout
+    assert _tree(tmp_path) == before, "loading the code location wrote into the home"
+    assert _tree(factory) == factory_before
+
+
+def test_a_home_never_run_is_refused_with_the_fix(tmp_path: Path) -> None:
+    out = _load_code_location({"HOME": str(tmp_path), "CORPUSMILL_HOME": str(tmp_path / "h")})
+    assert out.returncode != 0
+    assert "has no sources file to serve: run `corpusmill dev`" in out.stderr
+    assert not (tmp_path / "h").exists(), "no sample factory is generated on load"
 
 
 def test_dagster_validates_the_workspace(factory: Path, tmp_path: Path) -> None:

@@ -5,24 +5,20 @@ import warnings
 
 import dagster as dg
 
-from assets._common import run_id, table_md
-from corpusmill import canonical
+from assets.metadata import run_id, table_md
+from assets.partitions import source_partitions
+from assets.resources import CorpusmillResource
+from assets.selection import INGEST_GROUP, staged_key
+from corpusmill import layout
 from corpusmill.config import SourcesConfig
 from corpusmill.ingest import conservation, ingest_source
-from pipelines.partitions import source_partitions
-from pipelines.resources import CorpusmillResource
 
-
-def staged_key(table: str) -> dg.AssetKey:
-    return dg.AssetKey(f"staged_{table}")
+#: The union views every ingest run writes to, besides its sources' staged tables.
+_INGEST_VIEWS = (layout.QUARANTINE_VIEW, layout.LEDGER_VIEW, layout.ALIASES_VIEW)
 
 
 def build_ingest_assets(cfg: SourcesConfig) -> list[dg.AssetsDefinition]:
-    return [
-        _ingest_asset(table, parts)
-        for table, parts in source_partitions(cfg).items()
-        if table != "equipment"
-    ]
+    return [_ingest_asset(table, parts) for table, parts in source_partitions(cfg).items()]
 
 
 def _ingest_asset(table: str, parts: dg.StaticPartitionsDefinition) -> dg.AssetsDefinition:
@@ -39,7 +35,9 @@ def _ingest_asset(table: str, parts: dg.StaticPartitionsDefinition) -> dg.Assets
                                 progress=context.log.info)  # fmt: skip
             results.append(res)
             context.log.info(f"{name}: {res.summary()}")
-        corpusmill.refresh_catalog()
+        corpusmill.refresh_catalog(
+            [*map(layout.staged_view, context.partition_keys), *_INGEST_VIEWS]
+        )
         summaries = [r.summary() for r in results]
         # independent counts: what the readers delivered against what the lake now holds
         counts = [conservation(corpusmill.lake, name) for name in context.partition_keys]
@@ -77,13 +75,10 @@ def _ingest_asset(table: str, parts: dg.StaticPartitionsDefinition) -> dg.Assets
         warnings.simplefilter("ignore", dg.BetaWarning)
         return dg.asset(
             key=key,
-            group_name="ingest",
+            group_name=INGEST_GROUP,
             partitions_def=parts,
             backfill_policy=dg.BackfillPolicy.single_run(),
             check_specs=[conservation_spec],
             kinds={"polars", "delta"},
             description=f"Rows of each source feeding {table}, mapped to the canonical model.",
         )(_asset)
-
-
-__all__ = ["build_ingest_assets", "staged_key", "canonical"]

@@ -3,24 +3,17 @@
 
 import dagster as dg
 
-from assets._common import frame_md, run_id
-from assets.ingest import staged_key
-from corpusmill import canonical, lake
+from assets.automation import EAGER
+from assets.metadata import frame_md, run_id
+from assets.resources import CorpusmillResource
+from assets.selection import staged_key, standardized_key
+from corpusmill import layout
 from corpusmill.config import SourcesConfig
-from corpusmill.ingest import quarantine_path
-from corpusmill.standardize import dedupe, equipment_table, read_staged
-from pipelines.partitions import source_partitions
-from pipelines.resources import CorpusmillResource
-
-EAGER = dg.AutomationCondition.eager()
-
-
-def standardized_key(table: str) -> dg.AssetKey:
-    return dg.AssetKey(f"standardized_{table}")
+from corpusmill.standardize import standardize_table, write_equipment
 
 
 def build_standardize_assets(cfg: SourcesConfig) -> list[dg.AssetsDefinition]:
-    tables = [t for t in source_partitions(cfg) if t != "equipment"]
+    tables = list(cfg.ingested_sources())
     return [_equipment_asset(tables)] + [_standardized_asset(t) for t in tables]
 
 
@@ -34,10 +27,8 @@ def _equipment_asset(tables: list[str]) -> dg.AssetsDefinition:
     )
     def equipment(context: dg.AssetExecutionContext, corpusmill: CorpusmillResource):
         """Every physical machine once, with every alias seen in any source."""
-        table, suggestions = equipment_table(corpusmill.config, corpusmill.lake)
-        lake.overwrite(corpusmill.lake / "equipment", table, schema=canonical.schema("equipment"))
-        lake.overwrite(corpusmill.lake / "equipment_suggestions", suggestions)
-        corpusmill.refresh_catalog()
+        table, suggestions = write_equipment(corpusmill.config, corpusmill.lake)
+        corpusmill.refresh_catalog(["equipment", layout.EQUIPMENT_SUGGESTIONS])
         if suggestions.height:
             context.log.warning(
                 f"{suggestions.height} unknown equipment alias(es); see equipment_suggestions"
@@ -63,18 +54,13 @@ def _standardized_asset(table: str) -> dg.AssetsDefinition:
         description=f"{table} from every source, exact duplicates set aside.",
     )
     def _asset(context: dg.AssetExecutionContext, corpusmill: CorpusmillResource):
-        cfg = corpusmill.config
-        sources = [s.name for s in cfg.sources if canonical.KIND_TABLE[s.kind] == table]
-        staged = read_staged(corpusmill.lake, sources, table)
-        kept, dups = dedupe(staged, table, run_id=run_id(context))
-        lake.overwrite(corpusmill.lake / "standardized" / table, kept,
-                       schema=canonical.schema(table))  # fmt: skip
-        lake.overwrite(quarantine_path(corpusmill.lake, "standardize", table), dups)
-        corpusmill.refresh_catalog()
+        rows_in, kept, dups = standardize_table(corpusmill.config, corpusmill.lake, table,
+                                                run_id=run_id(context))  # fmt: skip
+        corpusmill.refresh_catalog([layout.standardized_view(table), layout.QUARANTINE_VIEW])
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": kept.height,
-                "rows_in": staged.height,
+                "rows_in": rows_in,
                 "duplicates_quarantined": dups.height,
             }
         )

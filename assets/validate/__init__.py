@@ -2,24 +2,21 @@
 
 
 import dagster as dg
-import polars as pl
 
-from assets._common import run_id
-from assets.standardize import EAGER, standardized_key
-from corpusmill import canonical, lake
+from assets.automation import EAGER
+from assets.metadata import run_id
+from assets.resources import CorpusmillResource
+from assets.selection import standardized_key
+from corpusmill import layout
 from corpusmill.config import SourcesConfig
-from corpusmill.ingest import quarantine_path
-from pipelines.partitions import source_partitions
-from pipelines.resources import CorpusmillResource
+from quality import checks
 
 
 def build_validate_assets(cfg: SourcesConfig) -> list[dg.AssetsDefinition]:
-    return [_validated_asset(t) for t in source_partitions(cfg) if t != "equipment"]
+    return [_validated_asset(t) for t in cfg.ingested_sources()]
 
 
 def _validated_asset(table: str) -> dg.AssetsDefinition:
-    from quality import checks
-
     key = dg.AssetKey(table)
 
     @dg.asset(
@@ -32,32 +29,20 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
         description=f"The canonical {table} table: rows that passed its quality suite.",
     )
     def _asset(context: dg.AssetExecutionContext, corpusmill: CorpusmillResource):
-        from quality import reports
-        from quality.engine import validate_table
+        from quality.publish import validate_canonical
 
-        rows = lake.read(corpusmill.lake / "standardized" / table, schema=canonical.schema(table))
-        result = validate_table(rows, table, corpusmill.config, run_id=run_id(context),
-                                engine=corpusmill.engine)  # fmt: skip
-        lake.overwrite(corpusmill.lake / table, result.good, schema=canonical.schema(table))
-        lake.overwrite(quarantine_path(corpusmill.lake, "validate", table), result.quarantine)
-        gx_dir = corpusmill.home_dir.gx
-        reports.write_results(gx_dir, table, run_id(context), result)
-        docs = reports.build_data_docs(gx_dir)
-        corpusmill.refresh_catalog()
-        written = lake.scan(corpusmill.lake / table).select(pl.len()).collect().item()
-        qpath = quarantine_path(corpusmill.lake, "validate", table)
-        quarantined = lake.scan(qpath).select(pl.len()).collect().item()
+        out = validate_canonical(corpusmill.config, corpusmill.lake, corpusmill.home_dir.gx, table,
+                                 run_id=run_id(context), engine=corpusmill.engine)  # fmt: skip
+        corpusmill.refresh_catalog([table, layout.QUARANTINE_VIEW])
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": written,
-                "rows_in": rows.height,
-                "rows_quarantined": result.quarantine.height,
-                "data_docs": dg.MetadataValue.url(docs.as_uri()),
+                "dagster/row_count": out.stored[0],
+                "rows_in": out.rows_in,
+                "rows_quarantined": out.validation.rows_quarantined,
+                "data_docs": dg.MetadataValue.url(out.docs_url),
             },
-            check_results=checks.check_results(key, table, result, rows_in=rows.height,
-                                               docs_url=docs.as_uri(),
-                                               stored=(written, quarantined)),  # fmt: skip
+            check_results=checks.check_results(key, table, out.validation, rows_in=out.rows_in,
+                                               docs_url=out.docs_url, stored=out.stored),  # fmt: skip
         )
 
     return _asset
-

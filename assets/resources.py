@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import dagster as dg
 
 from corpusmill import catalog, config
 from corpusmill.home import Home, activate
+from corpusmill.layout import Lake
 
 
 class CorpusmillResource(dg.ConfigurableResource):
@@ -30,8 +32,13 @@ class CorpusmillResource(dg.ConfigurableResource):
     def lake(self) -> Path:
         return self.home_dir.lake
 
-    def refresh_catalog(self) -> None:
-        catalog.refresh(self.home_dir)
+    @property
+    def layout(self) -> Lake:
+        return Lake(self.home_dir.lake)
+
+    def refresh_catalog(self, views: Iterable[str]) -> None:
+        """Rebuild the catalog views of the tables just written (see ``catalog.refresh``)."""
+        catalog.refresh(self.home_dir, views)
 
 
 class ComputeResource(dg.ConfigurableResource):
