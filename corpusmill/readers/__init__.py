@@ -22,22 +22,37 @@ Ragged rows (CSV/TSV)
 
 from __future__ import annotations
 
-import atexit
-import codecs
-import contextlib
 import csv
 import io
 import json
 import re
-import shutil
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
-from corpusmill.config import Format, ReadOptions, is_uri
+from corpusmill.config import Format, ReadOptions
+from corpusmill.readers.encoding import (
+    SAMPLE,
+    _codec_name,
+    _decode_all,
+    _decode_error,
+    _resolve_encoding,
+    _stream_decode,
+    _utf8_path,
+    detect_encoding,
+)
+from corpusmill.readers.errors import ReaderError
+from corpusmill.readers.files import _local, _open, sha256_file
+from corpusmill.readers.results import (
+    REJECT_SCHEMA,
+    Document,
+    ReadResult,
+    _empty_result,
+    _fields_reason,
+    _rejects,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -53,246 +68,11 @@ __all__ = [
     "sha256_file",
 ]
 
-CHUNK = 1 << 20  # 1 MiB: streaming reads, hashing and transcoding
-SAMPLE = 1 << 20  # bytes looked at for encoding detection
-RAW_MAX = 500  # raw_value is truncated to this many characters
 
-REJECT_SCHEMA = pl.Schema(
-    {"_row": pl.Int64(), "raw_value": pl.String(), "reason": pl.String(), "check": pl.String()}
-)
-
-_UTF8 = frozenset({"utf-8", "utf-8-sig"})
-_GB_FAMILY = frozenset({"gb2312", "gbk", "hz", "gb18030", "cp936"})
 _SNIFF_DELIMITERS = ",;\t|"
 
 
-class ReaderError(ValueError):
-    """A file that cannot be read as declared; the message names the file and the problem."""
-
-
-@dataclass
-class ReadResult:
-    """What a table reader delivers.
-
-    Warnings
-    --------
-    ``frame`` is lazy and may read a transcoded temporary file when collected. Keep the result (or
-    pass ``workdir``) until you have collected it; :meth:`close` removes its temporary files early.
-    Without ``workdir`` temporary files live in one process temp folder removed at exit.
-    """
-
-    frame: pl.LazyFrame
-    columns: list[str]
-    encoding: str | None
-    rejects: pl.DataFrame
-    rows_delivered: int | None
-    temp_files: list[Path] = field(default_factory=list, repr=False)
-
-    def close(self) -> None:
-        for p in self.temp_files:
-            with contextlib.suppress(OSError):
-                p.unlink()
-        self.temp_files.clear()
-
-    def __enter__(self) -> ReadResult:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-@dataclass(frozen=True)
-class Document:
-    text: str
-    title: str | None
-    encoding: str | None
-    pages: int | None
-
-
-# -- files, temp space, hashing -------------------------------------------------------------------
-
-_PROCESS_TMP: Path | None = None
-
-
-def _tmpdir(workdir: Path | None) -> Path:
-    global _PROCESS_TMP
-    if workdir is not None:
-        Path(workdir).mkdir(parents=True, exist_ok=True)
-        return Path(workdir)
-    if _PROCESS_TMP is None:
-        _PROCESS_TMP = Path(tempfile.mkdtemp(prefix="corpusmill-read-"))
-        atexit.register(shutil.rmtree, _PROCESS_TMP, True)
-    return _PROCESS_TMP
-
-
-def _open(path: str, storage_options: dict | None) -> BinaryIO:
-    if is_uri(path):
-        import fsspec
-
-        return fsspec.open(path, "rb", **(storage_options or {})).open()
-    try:
-        return open(path, "rb")  # noqa: SIM115 - the caller closes it
-    except FileNotFoundError:
-        msg = f"{path}: file not found"
-        raise ReaderError(msg) from None
-    except IsADirectoryError:
-        msg = f"{path}: is a folder, expected a file"
-        raise ReaderError(msg) from None
-
-
-def _local(path: str, storage_options: dict | None, workdir: Path | None, temps: list[Path]) -> Path:
-    """A local path for ``path``: itself, or a streamed copy of a remote object in temp space."""
-    if not is_uri(path):
-        p = Path(path)
-        if not p.exists():
-            msg = f"{path}: file not found"
-            raise ReaderError(msg)
-        return p
-    fd, name = tempfile.mkstemp(prefix="remote-", suffix=Path(path).suffix, dir=_tmpdir(workdir))
-    temps.append(Path(name))
-    with _open(path, storage_options) as src, open(fd, "wb") as dst:
-        shutil.copyfileobj(src, dst, CHUNK)
-    return Path(name)
-
-
-def sha256_file(path: str | Path, storage_options: dict | None = None) -> str:
-    """SHA-256 of a file's bytes (local path or URI), read in 1 MiB chunks."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with _open(str(path), storage_options) as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # -- encodings ------------------------------------------------------------------------------------
-
-
-def _codec_name(name: str) -> str:
-    try:
-        return codecs.lookup(name).name
-    except LookupError:
-        msg = f"unknown encoding {name!r} (use a Python codec name such as utf-8, gb18030, utf-16)"
-        raise ReaderError(msg) from None
-
-
-def _looks_binary(data: bytes) -> bool:
-    if not data:
-        return False
-    if b"\x00" in data:
-        return True
-    controls = sum(data.count(bytes([c])) for c in (*range(1, 9), 11, *range(14, 27), *range(28, 32)))
-    return controls > max(1, len(data) // 100)
-
-
-def detect_encoding(data: bytes) -> str:
-    """The codec of a sample of text bytes.
-
-    A byte-order mark decides (``utf-8-sig``, ``utf-16``, ``utf-32``); bytes that are valid UTF-8
-    are ``utf-8``; otherwise charset-normalizer decides, with GB2312/GBK mapped to their superset
-    ``gb18030``. UTF-16 without a BOM is not detected (declare it).
-
-    Raises
-    ------
-    ReaderError
-        The bytes are not text in any encoding ("not text: ...").
-    """
-    if data.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        return "utf-32"
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    if _looks_binary(data):
-        msg = "not text: the bytes contain NUL or control characters (binary data?)"
-        raise ReaderError(msg)
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(data, final=False)
-    except UnicodeDecodeError:
-        pass
-    else:
-        return "utf-8"
-    from charset_normalizer import from_bytes
-
-    matches = list(from_bytes(data))
-    if not matches:
-        msg = "not text: no text encoding fits these bytes"
-        raise ReaderError(msg)
-    best = matches[0]
-    # Short CJK samples often tie (big5, cp949, gb18030 ... all at chaos 0); this product's
-    # sources are mostly Chinese plants, so a tie that includes the GB family goes to gb18030.
-    tied = [m for m in matches if m.chaos <= best.chaos and m.coherence >= best.coherence]
-    if any(_codec_name(m.encoding) in _GB_FAMILY for m in tied):
-        return "gb18030"
-    name = _codec_name(best.encoding)
-    if name in _GB_FAMILY:
-        return "gb18030"
-    if name == "ascii":
-        return "utf-8"
-    return name
-
-
-def _decode_error(path: str, codec: str, offset: int, line: int, detail: str) -> ReaderError:
-    msg = (
-        f"{path}: cannot decode as {codec} at byte offset {offset} (line {line}): {detail}; "
-        "declare the right read.encoding or use 'auto'"
-    )
-    return ReaderError(msg)
-
-
-def _stream_decode(src: Path, codec: str, shown: str, out: io.TextIOBase | None) -> None:
-    """Decode ``src`` chunk by chunk (writing UTF-8 to ``out`` if given); raise on the first error."""
-    dec = codecs.getincrementaldecoder(codec)(errors="strict")
-    offset = 0
-    newlines = 0
-    with open(src, "rb") as f:
-        while True:
-            chunk = f.read(CHUNK)
-            final = not chunk
-            try:
-                pending = dec.getstate()[0]
-                text = dec.decode(chunk, final=final)
-            except UnicodeDecodeError as e:
-                pend = len(pending) if isinstance(pending, bytes) else 0
-                at = max(0, offset - pend + e.start)
-                before = chunk[: max(0, e.start - pend)].decode(codec, errors="replace")
-                line = newlines + before.count("\n") + 1
-                raise _decode_error(shown, codec, at, line, e.reason) from None
-            if out is not None and text:
-                out.write(text)
-            newlines += text.count("\n")
-            offset += len(chunk)
-            if final:
-                return
-
-
-def _resolve_encoding(path: str, local: Path, options: ReadOptions) -> tuple[str, bytes]:
-    with open(local, "rb") as f:
-        sample = f.read(SAMPLE)
-    if options.encoding.lower() == "auto":
-        try:
-            return detect_encoding(sample), sample
-        except ReaderError as e:
-            msg = f"{path}: {e}"
-            raise ReaderError(msg) from None
-    codec = _codec_name(options.encoding)
-    if codec == "utf-8" and sample.startswith(codecs.BOM_UTF8):
-        codec = "utf-8-sig"
-    return codec, sample
-
-
-def _utf8_path(
-    path: str, local: Path, codec: str, workdir: Path | None, temps: list[Path]
-) -> Path:
-    """``local`` itself when UTF-8, else a streamed UTF-8 transcoding of it in temp space."""
-    if codec in _UTF8:
-        return local
-    fd, name = tempfile.mkstemp(prefix="utf8-", suffix=".txt", dir=_tmpdir(workdir))
-    temps.append(Path(name))
-    with open(fd, "w", encoding="utf-8", newline="") as out:
-        _stream_decode(local, codec, path, out)
-    return Path(name)
 
 
 def _text_sample(text_path: Path, n: int = 1 << 16) -> list[str]:
@@ -303,26 +83,6 @@ def _text_sample(text_path: Path, n: int = 1 << 16) -> list[str]:
     if len(data) == n and len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut
     return [ln.removesuffix("\r") for ln in lines]
-
-
-# -- rejects --------------------------------------------------------------------------------------
-
-
-def _rejects(rows: Iterable[tuple[int, str, str, str]]) -> pl.DataFrame:
-    rows = list(rows)
-    return pl.DataFrame(
-        {
-            "_row": [r[0] for r in rows],
-            "raw_value": [r[1][:RAW_MAX] for r in rows],
-            "reason": [r[2] for r in rows],
-            "check": [r[3] for r in rows],
-        },
-        schema=REJECT_SCHEMA,
-    )
-
-
-def _fields_reason(n: int, width: int) -> str:
-    return f"row has {n} field{'s' if n != 1 else ''}, header has {width}"
 
 
 # -- delimited text -------------------------------------------------------------------------------
@@ -585,12 +345,6 @@ def _read_whitespace(
     return ReadResult(frame, columns, codec, rejects, int(count.item()))
 
 
-def _empty_result(options: ReadOptions, codec: str | None) -> ReadResult:
-    cols = list(options.columns or []) if not options.header else []
-    schema = {c: pl.String() for c in cols} | {"_row": pl.Int64()}
-    return ReadResult(pl.LazyFrame(schema=schema), cols, codec, _rejects([]), 0)
-
-
 # -- JSON -----------------------------------------------------------------------------------------
 
 
@@ -628,16 +382,6 @@ def _text_frame(
     data["_row"] = [r for r, _ in records]
     schema = {c: pl.String() for c in columns} | {"_row": pl.Int64()}
     return pl.DataFrame(data, schema=schema).lazy(), list(columns)
-
-
-def _decode_all(path: str, local: Path, options: ReadOptions) -> tuple[str, str]:
-    codec, _ = _resolve_encoding(path, local, options)
-    data = local.read_bytes()
-    try:
-        return data.decode(codec).removeprefix("\ufeff"), codec
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise _decode_error(path, codec, e.start, line, e.reason) from None
 
 
 def _read_json(path: str, options: ReadOptions, local: Path) -> ReadResult:
