@@ -13,26 +13,26 @@ Row numbering (``_row``)
     1..rows_delivered with no gaps and no overlaps. Excel: the data-row number within its sheet
     (Excel row = ``_row`` + header row), so empty rows leave gaps.
 
-Ragged rows (CSV/TSV)
-    A vectorised pre-check over raw lines (``pl.scan_lines``) counts delimiters per line; lines that
-    contain the quote character are re-counted outside quoted segments. If any data line has an odd
-    number of quote characters (a quoted field spanning lines), the pre-check falls back to Python's
-    ``csv`` module over the whole file. Rejected records are removed from ``frame`` by ``_row``.
+Modules (one per format family; this package dispatches :func:`read_table` by format)
+    ``delimited`` CSV, TSV, whitespace-separated text (ragged-row checks described there);
+    ``json`` JSON and JSON Lines; ``excel`` .xlsx; ``sqlite`` a query's rows; ``parquet``;
+    ``documents`` text, Markdown and PDF. Shared: ``encoding`` (detection, decoding, UTF-8
+    transcoding), ``files`` (opening, staging remote objects, temp space, hashing), ``results``
+    (:class:`ReadResult`, :class:`Document`, rejects), ``native`` (natively typed frames for Excel
+    and SQLite), ``errors`` (:class:`ReaderError`).
 """
 
 from __future__ import annotations
 
-import io
-import re
 from pathlib import Path
-from typing import Literal
 
 from corpusmill.config import Format, ReadOptions
 from corpusmill.readers.delimited import _read_delimited
-from corpusmill.readers.encoding import SAMPLE, _codec_name, _decode_error, detect_encoding
+from corpusmill.readers.documents import read_document
+from corpusmill.readers.encoding import detect_encoding
 from corpusmill.readers.errors import ReaderError
 from corpusmill.readers.excel import _read_excel
-from corpusmill.readers.files import _local, _open, sha256_file
+from corpusmill.readers.files import _local, sha256_file
 from corpusmill.readers.json import _read_json, _read_jsonl
 from corpusmill.readers.parquet import _read_parquet
 from corpusmill.readers.results import REJECT_SCHEMA, Document, ReadResult
@@ -48,9 +48,6 @@ __all__ = [
     "read_table",
     "sha256_file",
 ]
-
-
-# -- entry points ---------------------------------------------------------------------------------
 
 
 def read_table(
@@ -105,58 +102,3 @@ def read_table(
     return result
 
 
-_MD_TITLE = re.compile(r"^#\s+(.+?)\s*#*\s*$")
-
-
-def read_document(
-    path: str,
-    fmt: Literal["text", "markdown", "pdf"],
-    options: ReadOptions,
-    *,
-    storage_options: dict | None = None,
-) -> Document:
-    """Read a whole document: text and Markdown (decoded as declared or detected) or PDF text.
-
-    Markdown's title is its first ``# `` heading; a PDF's title is its metadata title.
-    """
-    if fmt == "pdf":
-        from pypdf import PdfReader
-        from pypdf.errors import PdfReadError
-
-        with _open(str(path), storage_options) as f:
-            data = f.read()
-        try:
-            reader = PdfReader(io.BytesIO(data))
-            pages = [p.extract_text() or "" for p in reader.pages]
-            meta = reader.metadata
-            title = (meta.title if meta else None) or None
-        except (PdfReadError, ValueError, KeyError) as e:
-            msg = f"{path}: not a readable PDF: {e}"
-            raise ReaderError(msg) from None
-        return Document("\n\n".join(pages).strip(), title, None, len(pages))
-    if fmt not in ("text", "markdown"):
-        msg = f"{path}: format {fmt!r} is not a document format"
-        raise ReaderError(msg)
-    with _open(str(path), storage_options) as f:
-        data = f.read()
-    if options.encoding.lower() == "auto":
-        try:
-            codec = detect_encoding(data[:SAMPLE])
-        except ReaderError as e:
-            msg = f"{path}: {e}"
-            raise ReaderError(msg) from None
-    else:
-        codec = _codec_name(options.encoding)
-    try:
-        text = data.decode(codec).removeprefix("\ufeff")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise _decode_error(str(path), codec, e.start, line, e.reason) from None
-    text = text.replace("\r\n", "\n")
-    title = None
-    if fmt == "markdown":
-        for ln in text.splitlines():
-            if m := _MD_TITLE.match(ln):
-                title = m.group(1)
-                break
-    return Document(text, title, codec, None)
