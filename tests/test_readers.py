@@ -296,3 +296,32 @@ def test_real_excavators_file():
     # its columns are shifted, and the reader keeps it as delivered for validation to catch.
     bad = df.filter(pl.col("_row") == 3453)
     assert bad.row(0) == ("2003-12-31", "B", "won", "t swing", "PM01", 3453)
+
+
+def test_read_table_refuses_document_formats(tmp_path):
+    p = _write(tmp_path, "sop.md", "# Pump SOP\n")
+    with pytest.raises(ReaderError, match="not a table format"):
+        read_table(p, "markdown", ReadOptions())
+
+
+def test_package_api_and_lazy_imports():
+    """The readers package keeps its public names, and importing it loads no optional library."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import corpusmill.readers as r\n"
+        "assert all(hasattr(r, n) for n in r.__all__), r.__all__\n"
+        "print(sorted(r.__all__))\n"
+        "heavy = {'openpyxl', 'pypdf', 'PIL', 'pyarrow', 'charset_normalizer', 'fsspec', 'dagster'}\n"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == [
+        "['Document', 'REJECT_SCHEMA', 'ReadResult', 'ReaderError', 'detect_encoding', "
+        "'read_document', 'read_table', 'sha256_file']",
+        "[]",
+    ]
