@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from corpusmill import catalog, lake
+from corpusmill.layout import Lake
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline")]
 
@@ -115,3 +116,50 @@ def test_rerun_changes_nothing(built, factory: Path) -> None:
     assert before.equals(after), "a rerun on the same inputs must not add corpus versions"
     assert staged == {p.name: lake.open_table(p).version() for p in (home.lake / "staged").iterdir()}
     assert q(home, "SELECT count(*) FROM sensor_readings").item() == counts
+
+
+def test_published_corpora_have_their_declared_schema(built) -> None:
+    """The registry's schema is what the builders wrote and what the suites validate."""
+    from corpusmill.corpora import CORPORA
+    from quality.suites import default_schema
+
+    home, _ = built
+    for name, spec in CORPORA.items():
+        stored = lake.read(Lake(home.lake).table(name)).schema
+        assert stored == spec.schema, name
+        assert default_schema(name) == spec.schema, name
+    label = q(home, "SELECT typeof(label) FROM timeseries_windows LIMIT 1").item()
+    assert label == "TINYINT"
+
+
+def test_catalog_views_are_the_layouts(built) -> None:
+    """Every view the layout declares is in the catalog; a stray folder in the lake is not."""
+    from corpusmill.corpora import CORPORA
+
+    home, _ = built
+    stray = home.lake / "staged" / "not_a_table"
+    stray.mkdir()
+    try:
+        catalog.refresh(home)
+        names = set(q(home, "SELECT table_name FROM information_schema.tables").to_series())
+    finally:
+        stray.rmdir()
+    at = Lake(home.lake)
+    assert set(at.views(CORPORA)) <= names
+    assert {"quarantine", "ingest_files", "equipment_aliases", "corpus_versions"} <= names
+    assert "staged_not_a_table" not in names
+    assert {f"{c}_v0" for c in CORPORA} <= names
+
+
+def test_refreshing_one_view_leaves_the_others_alone(built) -> None:
+    """A writer refreshes only the views of what it wrote; corpus_versions keeps other corpora."""
+    home, _ = built
+    before = q(home, "SELECT corpus, version, content_hash FROM corpus_versions ORDER BY ALL")
+    views = dict(q(home, "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").rows())
+    rebuilt = catalog.refresh(home, ["sft_pairs"])
+    assert rebuilt[0] == "sft_pairs" and "corpus_versions" in rebuilt
+    assert {v for v in rebuilt if v.startswith("text_corpus")} == set()
+    after_views = dict(q(home, "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").rows())
+    assert after_views == views
+    after = q(home, "SELECT corpus, version, content_hash FROM corpus_versions ORDER BY ALL")
+    assert after.equals(before)

@@ -307,5 +307,6 @@ def test_graphql_suite_check_executed_with_latest_materialization(ui: UI) -> Non
     by_name = {c["name"]: c["executionForLatestMaterialization"] for c in checks["checks"]}
     suite = by_name.get("sensor_readings_suite")
     assert suite is not None, f"no execution of sensor_readings_suite: {by_name}"
-    assert suite["status"] in {"SUCCEEDED", "FAILED"}, suite
+    # the sample factory's sensor readings pass their suite (its planted defects are quarantined)
+    assert suite["status"] == "SUCCEEDED", suite
     assert suite["runId"] == mats[0]["runId"]
