@@ -1,37 +1,14 @@
-"""Sensor windows: aligned multichannel windows per equipment, labelled and split without leaks.
-
-:func:`build_windows` turns canonical ``sensor_readings`` (long) and ``maintenance_records`` into
-the ``timeseries_windows`` corpus. The exact rules are in ``docs/corpora-windows.md``; in short:
-
-* **Grid.** Readings are bucketed on a ``resample`` grid anchored at the Unix epoch (absolute
-  clock) or at the batch start (relative clock); a bucket holds the mean of its readings; an empty
-  bucket takes the previous bucket's mean (forward fill of at most one bucket), else stays null.
-* **Windows.** Windows of ``window`` start every ``step`` on that grid (anchored the same way).
-  Channels are the equipment's signals, sorted. A window without a single value is not a
-  candidate (counted in ``stats["empty_windows"]``); a window with fewer than ``min_coverage``
-  non-null cells is excluded with its coverage as the reason.
-* **Labels.** ``label = 1`` when a corrective maintenance record on the same equipment starts in
-  ``[end, end + horizon)``; the earliest such ``record_id`` is ``label_reason``. A window inside
-  which a failure starts is excluded (it shows the failure, not its lead-up).
-* **Splits.** With at least ``min_equipment_for_holdout`` machines, whole machines are held out
-  for test and the rest are cut train|val at one time boundary per machine; otherwise each
-  machine is cut train|val|test by time. A window whose span plus horizon crosses a boundary is
-  excluded. Relative-clock batches are split by ``batch_id``.
-
-Everything is deterministic: hashes (not random draws) pick the held-out machines and batches.
-"""
+"""Cutting, labelling and splitting windows (see the package docstring for the rules)."""
 
 from __future__ import annotations
 
-import hashlib
-import re
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
 
 from corpusmill.corpus import BuildResult
+from corpusmill.windows.config import Checked, WindowConfig
+from corpusmill.windows.split import boundaries, iso, split_by_time, stable_hash
 
 UTC_TS = pl.Datetime("us", "UTC")
 
@@ -65,56 +42,6 @@ EXCLUDED_SCHEMA = pl.Schema(
 #: Every ``check`` an excluded window may carry.
 EXCLUSION_CHECKS = ("low_coverage", "failure", "straddles")
 
-_UNITS_US = {
-    "ns": 0.001,
-    "us": 1,
-    "ms": 1_000,
-    "s": 1_000_000,
-    "m": 60_000_000,
-    "h": 3_600_000_000,
-    "d": 86_400_000_000,
-    "w": 604_800_000_000,
-}
-_DURATION = re.compile(r"(\d+)(ns|us|ms|s|m|h|d|w)")
-
-
-@dataclass(frozen=True)
-class WindowConfig:
-    """How windows are cut, labelled and split (durations are polars duration strings)."""
-
-    window: str = "10m"
-    step: str = "10m"  # stride; == window => non-overlapping
-    resample: str = "1m"  # grid the channels are aligned to
-    horizon: str = "1h"  # label look-ahead after the window end
-    min_coverage: float = 0.5  # fraction of non-null cells needed to keep a window
-    split: tuple[float, float, float] = (0.7, 0.15, 0.15)  # train, val, test
-    seed: int = 0
-    #: hold out whole machines for test when at least this many have windows; else split by time
-    min_equipment_for_holdout: int = 3
-    #: maintenance_type values (case-insensitive) that count as a failure
-    failure_types: tuple[str, ...] = ("corrective",)
-
-
-def duration_us(text: str, name: str = "duration") -> int:
-    """Microseconds in a fixed-length polars duration such as ``"90s"`` or ``"1h30m"``.
-
-    Calendar units (``mo``, ``q``, ``y``) and index units (``i``) are refused: a window must have
-    the same length everywhere.
-    """
-    text = text.strip()
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        msg = (
-            f"{name} {text!r} is not a fixed-length polars duration "
-            "(e.g. '30s', '10m', '1h30m'; units ns us ms s m h d w)"
-        )
-        raise ValueError(msg)
-    us = sum(int(n) * _UNITS_US[u] for n, u in parts)
-    if us <= 0 or us != int(us):
-        msg = f"{name} {text!r} must be a positive whole number of microseconds"
-        raise ValueError(msg)
-    return int(us)
-
 
 def build_windows(
     readings: pl.DataFrame,
@@ -140,7 +67,7 @@ def build_windows(
         ``frame`` (schema :data:`WINDOWS_SCHEMA`), ``excluded`` (one row per dropped candidate
         window, with the reason and its code in ``check``) and ``stats``.
     """
-    cfg = _Checked.of(config)
+    cfg = Checked.of(config)
     r = readings.select(
         pl.col("ts_utc").cast(UTC_TS) if "ts_utc" in readings.columns else pl.lit(None, UTC_TS),
         *[
@@ -207,46 +134,8 @@ def build_windows(
     return BuildResult(frame=windows, excluded=excl, stats=stats)
 
 
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Checked:
-    cfg: WindowConfig
-    window: int
-    step: int
-    res: int
-    horizon: int
-    n_steps: int
-
-    @classmethod
-    def of(cls, cfg: WindowConfig) -> _Checked:
-        window = duration_us(cfg.window, "window")
-        step = duration_us(cfg.step, "step")
-        res = duration_us(cfg.resample, "resample")
-        horizon = duration_us(cfg.horizon, "horizon")
-        for name, v in (("window", window), ("step", step)):
-            if v % res:
-                msg = (
-                    f"{name} {getattr(cfg, name)!r} is not a whole number of resample buckets "
-                    f"({cfg.resample!r})"
-                )
-                raise ValueError(msg)
-        if not 0 <= cfg.min_coverage <= 1:
-            msg = f"min_coverage must be within 0..1, got {cfg.min_coverage}"
-            raise ValueError(msg)
-        if len(cfg.split) != 3 or min(cfg.split) < 0 or abs(sum(cfg.split) - 1) > 1e-9:
-            msg = f"split must be three fractions (train, val, test) summing to 1, got {cfg.split}"
-            raise ValueError(msg)
-        return cls(cfg, window, step, res, horizon, window // res)
-
-
-def _stable_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def _cells(
-    obs: pl.DataFrame, keys: list[str], c: _Checked, *, anchored: bool
+    obs: pl.DataFrame, keys: list[str], c: Checked, *, anchored: bool
 ) -> tuple[pl.DataFrame, int]:
     """Candidate windows of ``obs`` (keys, signal, t [int us], value) with their channel values.
 
@@ -315,7 +204,7 @@ def _cells(
     ), n_starts
 
 
-def _coverage(w: pl.DataFrame, c: _Checked) -> pl.DataFrame:
+def _coverage(w: pl.DataFrame, c: Checked) -> pl.DataFrame:
     cov = pl.col("n_obs") / (pl.col("channels").list.len() * c.n_steps)
     return w.with_columns(
         coverage=cov,
@@ -326,7 +215,7 @@ def _coverage(w: pl.DataFrame, c: _Checked) -> pl.DataFrame:
 
 
 def _absolute(
-    obs: pl.DataFrame, maintenance: pl.DataFrame, c: _Checked
+    obs: pl.DataFrame, maintenance: pl.DataFrame, c: Checked
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
     cfg = c.cfg
     obs = obs.with_columns(t=pl.col("ts_utc").dt.epoch("us"))
@@ -368,7 +257,7 @@ def _absolute(
     test_machines: list[str] = []
     if holdout and te > 0:
         n_test = min(max(1, round(len(machines) * te)), len(machines) - 1)
-        ranked = sorted(machines, key=lambda m: (_stable_hash(f"{cfg.seed}:{m}"), m))
+        ranked = sorted(machines, key=lambda m: (stable_hash(f"{cfg.seed}:{m}"), m))
         test_machines = sorted(ranked[:n_test])
     bounds: dict[str, dict[str, str]] = {}
     split_rows = []
@@ -383,11 +272,11 @@ def _absolute(
             continue
         fracs = (tr / (tr + va), 1.0) if holdout else (tr, tr + va)
         names = ("train", "val", "test") if not holdout else ("train", "val")
-        cuts = _boundaries(mine["start"], fracs[: len(names) - 1])
+        cuts = boundaries(mine["start"], fracs[: len(names) - 1])
         bounds[m] = {
-            f"{names[i]}|{names[i + 1]}": _iso(t) for i, t in enumerate(cuts) if t is not None
+            f"{names[i]}|{names[i + 1]}": iso(t) for i, t in enumerate(cuts) if t is not None
         }
-        split_rows.append(_split_by_time(mine, cuts, names, c.horizon))
+        split_rows.append(split_by_time(mine, cuts, names, c.horizon))
     splits = (
         pl.concat(split_rows)
         if split_rows
@@ -404,7 +293,7 @@ def _absolute(
     to_ts = lambda col: pl.col(col).cast(UTC_TS)  # noqa: E731
     good = w.filter(pl.col("reason").is_null()).with_columns(
         window_id=pl.struct("equipment_id", "start").map_elements(
-            lambda s: _stable_hash(f"{s['equipment_id']}|{_iso(s['start'])}"),
+            lambda s: stable_hash(f"{s['equipment_id']}|{iso(s['start'])}"),
             return_dtype=pl.String,
         ),
         start_utc=to_ts("start"),
@@ -456,48 +345,8 @@ def _failures(maintenance: pl.DataFrame, cfg: WindowConfig) -> pl.DataFrame:
     )
 
 
-def _boundaries(starts: pl.Series, fracs: tuple[float, ...]) -> list[int | None]:
-    """Boundary times: the start of the window at index round(n * frac) (None past the end)."""
-    n = starts.len()
-    out: list[int | None] = []
-    for f in fracs:
-        k = round(n * f)
-        out.append(int(starts[k]) if k < n else None)
-    return out
-
-
-def _split_by_time(
-    mine: pl.DataFrame, cuts: list[int | None], names: tuple[str, ...], horizon: int
-) -> pl.DataFrame:
-    """Segment i holds windows with start >= cut[i-1] and end + horizon <= cut[i]."""
-    split = pl.lit(None, pl.String)
-    why = pl.lit(None, pl.String)
-    # walk boundaries from the last: a window is in the latest segment whose boundary it starts at
-    label_end = pl.col("end") + horizon
-    for i in range(len(names) - 1, -1, -1):
-        lo = cuts[i - 1] if i > 0 else None
-        hi = cuts[i] if i < len(cuts) else None
-        ok = pl.lit(True)
-        if lo is not None:
-            ok = ok & (pl.col("start") >= lo)
-        if hi is not None:
-            ok = ok & (label_end <= hi)
-        split = pl.when(ok).then(pl.lit(names[i])).otherwise(split)
-    for i, t in enumerate(cuts):
-        if t is None:
-            continue
-        crosses = (pl.col("start") < t) & (label_end > t)
-        why = pl.when(crosses).then(
-            pl.lit(f"straddles split boundary {names[i]}|{names[i + 1]} at {_iso(t)} "
-                   "(window end + horizon is past it)")
-        ).otherwise(why)
-    return mine.select("equipment_id", "start", split=split, why=why).with_columns(
-        split=pl.when(pl.col("why").is_null()).then("split")
-    )
-
-
 def _relative(
-    obs: pl.DataFrame, c: _Checked
+    obs: pl.DataFrame, c: Checked
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
     """Relative-clock batches: windows from the batch start, label 0, split by batch_id."""
     cfg = c.cfg
@@ -506,7 +355,7 @@ def _relative(
     w, n_starts = _cells(obs, keys, c, anchored=True)
     w = _coverage(w, c)
     batches = sorted(w["batch_id"].unique().to_list())
-    ranked = sorted(batches, key=lambda b: (_stable_hash(f"{cfg.seed}:{b}"), b))
+    ranked = sorted(batches, key=lambda b: (stable_hash(f"{cfg.seed}:{b}"), b))
     n = len(ranked)
     n_train = round(n * cfg.split[0])
     n_val = round(n * (cfg.split[0] + cfg.split[1])) - n_train
@@ -520,7 +369,7 @@ def _relative(
     )
     good = w.filter(pl.col("reason").is_null()).with_columns(
         window_id=pl.struct("equipment_id", "batch_id", "t_offset_start_s").map_elements(
-            lambda s: _stable_hash(
+            lambda s: stable_hash(
                 f"{s['equipment_id']}|batch={s['batch_id']}|{s['t_offset_start_s']!r}"
             ),
             return_dtype=pl.String,
@@ -546,6 +395,3 @@ def _relative(
     return good, bad, stats
 
 
-def _iso(us: int) -> str:
-    t = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
-    return t.isoformat().replace("+00:00", "Z")
