@@ -58,6 +58,8 @@ def duration_us(text: str, name: str = "duration") -> int:
 
 @dataclass(frozen=True)
 class Checked:
+    """A WindowConfig with its durations in microseconds, checked once per build."""
+
     cfg: WindowConfig
     window: int
     step: int
