@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from corpusmill.yamlfile import by_name, load_model
+from corpusmill.yamlfile import by_name, load_model, matching
 
 POOL_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
@@ -61,13 +61,9 @@ class Pool(_Strict):
         "charged only when region != the catalog's data_region",
     )
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not POOL_NAME.match(v):
-            msg = f"{v!r} is not a pool name (lower-case letters, digits, '_', '.', '-')"
-            raise ValueError(msg)
-        return v
+    _name = field_validator("name")(
+        matching(POOL_NAME, "a pool name (lower-case letters, digits, '_', '.', '-')")
+    )
 
     @field_validator("tokens_per_s_by_model")
     @classmethod

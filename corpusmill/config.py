@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from corpusmill import canonical
-from corpusmill.yamlfile import by_name, load_model
+from corpusmill.yamlfile import by_name, load_model, matching
 
 Kind = Literal["sensor", "production", "quality", "maintenance", "document", "image", "equipment"]
 Format = Literal[
@@ -231,13 +231,9 @@ class Source(_Strict):
     )
     quality: QualityOverrides = Field(default_factory=dict)
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not SOURCE_NAME.match(v):
-            msg = f"{v!r} is not lower_snake_case (letters, digits, _; starting with a letter)"
-            raise ValueError(msg)
-        return v
+    _name = field_validator("name")(
+        matching(SOURCE_NAME, "lower_snake_case (letters, digits, _; starting with a letter)")
+    )
 
     @model_validator(mode="after")
     def _shape_fits(self) -> Source:
@@ -271,13 +267,9 @@ class EquipmentEntry(_Strict):
     type: str | None = None
     aliases: list[str] = Field(default_factory=list)
 
-    @field_validator("id")
-    @classmethod
-    def _isa95(cls, v: str) -> str:
-        if not EQUIPMENT_ID.match(v):
-            msg = f"{v!r} is not an ISA-95 path 'site/area/line/unit' (lower-case, 4 parts)"
-            raise ValueError(msg)
-        return v
+    _isa95 = field_validator("id")(
+        matching(EQUIPMENT_ID, "an ISA-95 path 'site/area/line/unit' (lower-case, 4 parts)")
+    )
 
 
 class SourcesConfig(_Strict):

@@ -7,7 +7,8 @@ entry of a named list (``source 'historian' (sources[2])``) and the field.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -97,3 +98,15 @@ def by_name(items: Iterable[N], name: str, what: str) -> N:
             return item
     msg = f"no {what} named {name!r}; {what}s: {', '.join(i.name for i in items)}"
     raise KeyError(msg)
+
+
+def matching(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
+    """A field check: the value must match ``pattern``, else "'v' is not <what>"."""
+
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            msg = f"{value!r} is not {what}"
+            raise ValueError(msg)
+        return value
+
+    return check
