@@ -45,7 +45,6 @@ Same seed and scale give byte-identical files: nothing reads the clock.
 
 from __future__ import annotations
 
-import argparse
 import codecs
 import csv
 import io
@@ -1229,18 +1228,3 @@ def generate(
     say(f"wrote {out} (seed {seed}, scale {scale})")
     return truth
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m corpusmill.generate", description="Write the sample factory."
-    )
-    parser.add_argument("--out", required=True, help="folder to write")
-    parser.add_argument("--scale", type=int, default=1, help="days of data per 3 (default 1)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    args = parser.parse_args(argv)
-    generate(args.out, scale=args.scale, seed=args.seed, progress=print)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
