@@ -49,7 +49,7 @@ defect injection), :mod:`~corpusmill.generate.sensors` (the three historians),
 SQLite file), :mod:`~corpusmill.generate.maintenance` (CMMS logs and PII planting),
 :mod:`~corpusmill.generate.documents` (service tickets, manuals, SOPs),
 :mod:`~corpusmill.generate.images` (inspection photos) and :mod:`~corpusmill.generate.sources`
-(``sources.yaml``).
+(``sources.yaml``); :mod:`~corpusmill.generate.files` has the CSV helper two of them share.
 """
 
 from __future__ import annotations

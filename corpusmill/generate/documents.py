@@ -7,12 +7,12 @@ duplicate (a few words changed), for the text corpus to find.
 from __future__ import annotations
 
 import codecs
-import csv
 import random
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from corpusmill.generate.files import write_csv
 from corpusmill.generate.maintenance import PiiPlanter
 from corpusmill.generate.plant import IMM, Order, Plan, rng_for, utc_midnight
 from corpusmill.generate.truth import Written, tally_for
@@ -63,12 +63,8 @@ def write_service_tickets(
                          rng.choice(("open", "closed", "closed"))])  # fmt: skip
     rel = "service/tickets.csv"
     (out / "service").mkdir()
-    with open(out / rel, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(
-            ["ticket_id", "created_at", "asset", "product", "subject", "body", "status"]
-        )
-        writer.writerows(rows)
+    header = ["ticket_id", "created_at", "asset", "product", "subject", "body", "status"]
+    write_csv(out / rel, header, rows)
     tally = tally_for("document")
     tally.add_file(rel, len(rows))
     source = {

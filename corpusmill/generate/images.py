@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import random
 import shutil
@@ -10,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from corpusmill.generate.files import write_csv
 from corpusmill.generate.plant import Plan, rng_for
 from corpusmill.generate.truth import Written, tally_for
 
@@ -62,10 +62,7 @@ def write_inspection_images(out: Path, plan: Plan, bank: dict[str, Any]) -> list
     for row in labels:
         if row[0] != copy:  # a re-delivery of bytes already delivered: ingest reads them once
             tally.add_file(f"images/{row[0]}", 1)
-    with open(out / "images" / "labels.csv", "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["file", "label", "equipment", "lot", "ts"])
-        writer.writerows(labels)
+    write_csv(out / "images" / "labels.csv", ["file", "label", "equipment", "lot", "ts"], labels)
     source = {
         "name": "inspection_images",
         "site": "shenzhen",
