@@ -2,8 +2,8 @@
 
 :class:`ExpectationOutcome` is one expectation's verdict (GX's result fields, whichever engine
 produced it), :class:`SuiteResult` one suite run on one frame, :class:`TableValidation` a whole
-table (good rows, quarantine rows, every suite run) and :func:`summarize` its one-row-per-expectation
-summary. ``to_gx_json`` gives the GX-shaped JSON that the reports write.
+table (good rows, quarantine rows, every suite run) and :func:`summarize` its summary, one row per
+expectation. ``to_gx_json`` gives the GX-shaped JSON that the reports write.
 """
 
 from __future__ import annotations
