@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from quality.engine import TableValidation, _jsonable
+from quality.suites import suite_name
 
 if TYPE_CHECKING:
     from dagster import AssetCheckResult, AssetCheckSpec
@@ -20,19 +21,17 @@ CONSERVATION = "conservation"
 MAX_VALUES = 5
 
 
-def suite_check_name(table: str) -> str:
-    return f"{table}_suite"
-
-
 def check_specs(asset_key: Any, table: str) -> list[AssetCheckSpec]:
     """The check specs to declare on the asset that writes ``table``."""
     key = dg.AssetKey.from_coercible(asset_key)
     return [
         dg.AssetCheckSpec(
-            name=suite_check_name(table),
+            name=suite_name(table),
             asset=key,
             blocking=True,
-            description=f"Great Expectations suite {table}_suite (ERROR failures block downstream)",
+            description=(
+                f"Great Expectations suite {suite_name(table)} (ERROR failures block downstream)"
+            ),
         ),
         dg.AssetCheckSpec(
             name=CONSERVATION,
@@ -118,7 +117,7 @@ def check_results(
     return [
         dg.AssetCheckResult(
             asset_key=key,
-            check_name=suite_check_name(table),
+            check_name=suite_name(table),
             passed=not failed,
             severity=severity,
             metadata=meta,

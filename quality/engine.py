@@ -1,189 +1,41 @@
 """Run a suite on a polars frame: the fast (polars) engine or GX's own pandas engine.
 
-:func:`run_suite` returns a :class:`SuiteResult` with one :class:`ExpectationOutcome` per enabled
-expectation and the rows that failed row-level expectations. :func:`validate_table` runs the suite
-per ``_source`` slice (each with the overrides in force for that source), then splits the frame into
-good rows and quarantine rows (one per rejected input row).
+:func:`run_suite` returns a :class:`~quality.results.SuiteResult` with one
+:class:`~quality.results.ExpectationOutcome` per enabled expectation and the rows that failed
+row-level expectations. :func:`validate_table` runs the suite per ``_source`` slice (each with the
+overrides in force for that source), then splits the frame into good rows and quarantine rows (one
+per rejected input row).
+
+The result types live in :mod:`quality.results` (and are importable from here), the GX-engine path
+in :mod:`quality.gx_engine`, the building of quarantine rows in :mod:`quality.quarantine`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-from dataclasses import dataclass, field
-from importlib.metadata import version
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
 from quality import fast
+from quality.gx_engine import _run_gx
+from quality.quarantine import _quarantine_rows
+from quality.results import (
+    PARTIAL,
+    SUMMARY_SCHEMA,
+    ExpectationOutcome,
+    SuiteResult,
+    TableValidation,
+    _jsonable,
+    _outcome,
+    summarize,
+)
 from quality.spec import ExpectationSpec, Suite
 
 if TYPE_CHECKING:
     from corpusmill.config import SourcesConfig
 
 Engine = Literal["fast", "gx"]
-PARTIAL = 20
-
-
-@dataclass
-class ExpectationOutcome:
-    """The verdict of one expectation on one frame (GX result fields, engine-independent)."""
-
-    name: str
-    expectation_type: str
-    column: str | None
-    kwargs: dict[str, Any]
-    severity: str
-    row_level: bool
-    success: bool
-    element_count: int | None = None
-    missing_count: int | None = None
-    unexpected_count: int | None = None
-    unexpected_percent: float | None = None
-    partial_unexpected_list: list[Any] = field(default_factory=list)
-    engine: str = "fast"
-    observed_value: Any = None
-    exception: str | None = None
-    description: str = ""
-
-    @property
-    def blocking(self) -> bool:
-        return not self.success and self.severity == "error"
-
-    def gx_result(self) -> dict[str, Any]:
-        """The ``result`` block as GX writes it."""
-        if not self.row_level:
-            if self.expectation_type == "expect_column_to_exist":
-                return {}
-            return {"observed_value": _jsonable(self.observed_value)}
-        r: dict[str, Any] = {
-            "element_count": self.element_count,
-            "unexpected_count": self.unexpected_count,
-            "unexpected_percent": self.unexpected_percent,
-            "partial_unexpected_list": _jsonable(self.partial_unexpected_list),
-        }
-        if self.missing_count is not None:
-            n = self.element_count or 0
-            r["missing_count"] = self.missing_count
-            r["missing_percent"] = self.missing_count / n * 100 if n else None
-            r["unexpected_percent_total"] = (self.unexpected_count or 0) / n * 100 if n else None
-            r["unexpected_percent_nonmissing"] = self.unexpected_percent
-        return r
-
-    def to_gx_json(self) -> dict[str, Any]:
-        return {
-            "success": self.success,
-            "expectation_config": {
-                "type": self.expectation_type,
-                "kwargs": _jsonable(self.kwargs),
-                "meta": {"name": self.name, "row_level": self.row_level,
-                         "corpusmill_severity": self.severity, "notes": self.description},
-                "severity": "critical" if self.severity == "error" else "warning",
-            },  # fmt: skip
-            "result": self.gx_result(),
-            "meta": {"engine": self.engine},
-            "exception_info": {
-                "raised_exception": self.exception is not None,
-                "exception_traceback": None,
-                "exception_message": self.exception,
-            },
-        }
-
-
-@dataclass
-class SuiteResult:
-    """All outcomes of one suite on one frame."""
-
-    suite_name: str
-    table: str
-    success: bool  # no ERROR-severity expectation failed
-    results: list[ExpectationOutcome]
-    row_failures: pl.DataFrame | None  # _idx (row in the frame) -> failed (names, suite order)
-    n_rows: int = 0
-    source: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def failed(self) -> list[ExpectationOutcome]:
-        return [r for r in self.results if not r.success]
-
-    def to_gx_json(self) -> dict[str, Any]:
-        """An ``ExpectationSuiteValidationResult``-shaped JSON dict."""
-        n = len(self.results)
-        ok = sum(r.success for r in self.results)
-        now = dt.datetime.now(dt.UTC).isoformat()
-        run_name = self.meta.get("run_id") or "adhoc"
-        return {
-            "success": all(r.success for r in self.results),
-            "results": [r.to_gx_json() for r in self.results],
-            "suite_name": self.suite_name,
-            "suite_parameters": {},
-            "statistics": {
-                "evaluated_expectations": n,
-                "successful_expectations": ok,
-                "unsuccessful_expectations": n - ok,
-                "success_percent": ok / n * 100 if n else None,
-            },
-            "meta": {
-                "great_expectations_version": version("great_expectations"),
-                "batch_spec": {"table": self.table, "source": self.source},
-                "batch_markers": {"n_rows": self.n_rows},
-                "active_batch_definition": {"datasource_name": "corpusmill",
-                                            "data_asset_name": self.table,
-                                            "batch_definition_name": self.source or "all"},  # fmt: skip
-                "run_id": {"run_name": run_name, "run_time": self.meta.get("run_time", now)},
-                "validation_time": self.meta.get("run_time", now),
-                "checkpoint_name": None,
-                "corpusmill": {"blocking_success": self.success, "source": self.source,
-                               "table": self.table},  # fmt: skip
-            },
-            "id": None,
-        }
-
-
-def _jsonable(v: Any) -> Any:
-    if type(v).__name__ == "NaTType":
-        return None
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, (dt.datetime, dt.date, dt.time)):
-        return v.isoformat()
-    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
-        return None if math.isnan(v) else str(v)
-    if isinstance(v, bytes):
-        return f"<{len(v)} bytes>"
-    if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # numpy scalars
-        try:
-            return _jsonable(v.item())
-        except (TypeError, ValueError):
-            return str(v)
-    if v is None or isinstance(v, (str, int, float, bool)):
-        return v
-    if hasattr(v, "model_dump"):
-        return _jsonable(v.model_dump())
-    if hasattr(v, "dict"):
-        try:
-            return _jsonable(v.dict())
-        except TypeError:
-            pass
-    return str(v)
-
-
-def _outcome(spec: ExpectationSpec, engine: str, **kw: Any) -> ExpectationOutcome:
-    return ExpectationOutcome(
-        name=spec.name,
-        expectation_type=spec.expectation_type,
-        column=spec.column,
-        kwargs=spec.gx_kwargs(),
-        severity=spec.severity,
-        row_level=spec.row_level,
-        engine=engine,
-        description=spec.description,
-        **kw,
-    )
 
 
 # -- the fast engine -----------------------------------------------------------------------------
@@ -246,65 +98,6 @@ def _run_fast(
             unexpected_count=unexpected, unexpected_percent=pct, partial_unexpected_list=partial,
         )  # fmt: skip
     return outcomes, masks
-
-
-# -- the GX engine -------------------------------------------------------------------------------
-
-
-def _to_pandas(df: pl.DataFrame, specs: list[ExpectationSpec]) -> Any:
-    import pandas as pd
-
-    cols: list[str] = []
-    for s in specs:
-        for c in s.columns + [c.column for c in s.where]:
-            if c in df.columns and c not in cols:
-                cols.append(c)
-    if not cols:
-        return pd.DataFrame(index=pd.RangeIndex(df.height))
-    return df.select(cols).to_pandas()
-
-
-def _run_gx(
-    df: pl.DataFrame, specs: list[tuple[int, ExpectationSpec]], suite_name: str
-) -> tuple[dict[int, ExpectationOutcome], dict[int, list[int]]]:
-    """Evaluate specs with GX's pandas engine; returns outcomes and unexpected row indices."""
-    from quality._gx import gx_module, pandas_batch
-
-    gx = gx_module()
-    pdf = _to_pandas(df, [s for _i, s in specs])
-    batch = pandas_batch(pdf)
-    gsuite = gx.ExpectationSuite(name=suite_name)
-    for _i, s in specs:
-        gsuite.add_expectation(s.to_gx())
-    res = batch.validate(
-        gsuite, result_format={"result_format": "COMPLETE", "partial_unexpected_count": PARTIAL}
-    )
-    outcomes: dict[int, ExpectationOutcome] = {}
-    indices: dict[int, list[int]] = {}
-    # GX does not keep suite order in its results: match them by the name in their meta.
-    by_name = {r.expectation_config.meta.get("name"): r for r in res.results}
-    for i, s in specs:
-        r = by_name[s.name]
-        rr = r.result or {}
-        exc = r.exception_info or {}
-        if isinstance(exc, dict) and "raised_exception" not in exc and exc:
-            exc = next(iter(exc.values()))
-        message = exc.get("exception_message") if exc.get("raised_exception") else None
-        if s.row_level:
-            idx = list(rr.get("unexpected_index_list") or [])
-            indices[i] = [int(x) for x in idx]
-            outcomes[i] = _outcome(
-                s, "gx", success=bool(r.success), element_count=rr.get("element_count"),
-                missing_count=rr.get("missing_count"), unexpected_count=rr.get("unexpected_count"),
-                unexpected_percent=rr.get("unexpected_percent"),
-                partial_unexpected_list=[_jsonable(v) for v in rr.get("partial_unexpected_list") or []],
-                exception=message,
-            )  # fmt: skip
-        else:
-            outcomes[i] = _outcome(s, "gx", success=bool(r.success),
-                                   observed_value=_jsonable(rr.get("observed_value")),
-                                   exception=message)  # fmt: skip
-    return outcomes, indices
 
 
 # -- public entry points -------------------------------------------------------------------------
@@ -384,29 +177,6 @@ def _row_failures(
 # -- tables: per-source validation, quarantine ---------------------------------------------------
 
 
-@dataclass
-class TableValidation:
-    """The outcome of validating one table: good rows, quarantine rows, and the results."""
-
-    table: str
-    good: pl.DataFrame
-    quarantine: pl.DataFrame
-    results: list[SuiteResult]
-    summary: pl.DataFrame
-    rows_in: int
-    rows_kept: int
-    rows_quarantined: int
-    run_id: str = ""
-
-    @property
-    def success(self) -> bool:
-        return all(r.success for r in self.results)
-
-    @property
-    def conserved(self) -> bool:
-        return self.rows_in == self.rows_kept + self.rows_quarantined
-
-
 def _overrides_for(cfg: SourcesConfig | None, source: str | None) -> Any:
     if cfg is None:
         return None
@@ -484,103 +254,5 @@ def validate_table(
     )  # fmt: skip
 
 
-def _quarantine_rows(
-    part: pl.DataFrame, suite: Suite, res: SuiteResult, table: str, run_id: str
-) -> tuple[pl.Series, pl.DataFrame] | None:
-    """One QUARANTINE row per input row that failed a row-level ERROR expectation."""
-    from corpusmill.canonical import QUARANTINE
-
-    if res.row_failures is None or res.row_failures.height == 0:
-        return None
-    specs = {e.name: e for e in suite.enabled}
-    error_names = {e.name for e in suite.enabled if e.row_level and e.severity == "error"}
-    hit = [any(nm in error_names for nm in f) for f in res.row_failures["failed"].to_list()]
-    rf = res.row_failures.filter(pl.Series(hit, dtype=pl.Boolean))
-    if rf.height == 0:
-        return None
-    idx = rf["_idx"]
-    rows = part[idx]
-    records: dict[str, list[Any]] = {k: [] for k in QUARANTINE}
-    prov = {c: rows[c].to_list() if c in rows.columns else [None] * rows.height
-            for c in ("_source", "_file", "_row", "_file_sha256")}  # fmt: skip
-    cache: dict[str, list[Any]] = {}
-
-    def cell(col: str | None, j: int) -> str | None:
-        if col is None or col not in rows.columns:
-            return None
-        if col not in cache:
-            cache[col] = rows[col].to_list()
-        v = cache[col][j]
-        if v is None:
-            return None
-        if isinstance(v, dt.datetime):
-            return v.isoformat()
-        return str(v)
-
-    for j, failed in enumerate(rf["failed"].to_list()):
-        first = next(specs[nm] for nm in failed if nm in error_names)
-        parts = []
-        for nm in failed:
-            e = specs[nm]
-            shown = ", ".join(f"{c}={cell(c, j) if cell(c, j) is not None else 'null'}"
-                              for c in e.columns)  # fmt: skip
-            label = "error" if e.severity == "error" else "warning"
-            desc = e.description or e.expectation_type
-            cond = f" (where {' and '.join(c.describe() for c in e.where)})" if e.where else ""
-            parts.append(f"{nm} [{label}]: expected {desc}{cond}, got {shown}")
-        reason = f"failed {len(failed)} check(s): " + "; ".join(parts)
-        records["_source"].append(prov["_source"][j])
-        records["_file"].append(prov["_file"][j])
-        records["_row"].append(prov["_row"][j])
-        records["column"].append(first.column)
-        records["raw_value"].append(cell(first.column, j))
-        records["reason"].append(reason)
-        records["check"].append(first.expectation_type)
-        records["_run_id"].append(run_id)
-        records["table"].append(table)
-        records["stage"].append("validate")
-        records["_file_sha256"].append(prov["_file_sha256"][j])
-    return idx, pl.DataFrame(records, schema=pl.Schema(QUARANTINE))
-
-
-SUMMARY_SCHEMA = pl.Schema(
-    {
-        "name": pl.String(), "expectation_type": pl.String(), "column": pl.String(),
-        "severity": pl.String(), "row_level": pl.Boolean(), "success": pl.Boolean(),
-        "element_count": pl.Int64(), "missing_count": pl.Int64(), "unexpected_count": pl.Int64(),
-        "unexpected_percent": pl.Float64(), "sources_failed": pl.List(pl.String()),
-        "partial_unexpected_list": pl.List(pl.String()), "engine": pl.String(),
-    }
-)  # fmt: skip
-
-
-def summarize(results: list[SuiteResult]) -> pl.DataFrame:
-    """One row per expectation name across slices: counts summed, success only if all passed."""
-    acc: dict[str, dict[str, Any]] = {}
-    for r in results:
-        for o in r.results:
-            a = acc.setdefault(o.name, {
-                "name": o.name, "expectation_type": o.expectation_type, "column": o.column,
-                "severity": o.severity, "row_level": o.row_level, "success": True,
-                "element_count": 0, "missing_count": 0, "unexpected_count": 0,
-                "unexpected_percent": None, "sources_failed": [], "partial_unexpected_list": [],
-                "engine": o.engine,
-            })  # fmt: skip
-            a["success"] = a["success"] and o.success
-            if not o.success:
-                a["sources_failed"].append(str(r.source))
-            for key in ("element_count", "missing_count", "unexpected_count"):
-                a[key] += getattr(o, key) or 0
-            if len(a["partial_unexpected_list"]) < PARTIAL:
-                a["partial_unexpected_list"] += [str(_jsonable(v)) for v in o.partial_unexpected_list]
-                a["partial_unexpected_list"] = a["partial_unexpected_list"][:PARTIAL]
-            if o.engine != a["engine"]:
-                a["engine"] = "mixed"
-    for a in acc.values():
-        considered = a["element_count"] - a["missing_count"]
-        if a["row_level"] and considered:
-            a["unexpected_percent"] = a["unexpected_count"] / considered * 100
-        if not a["row_level"]:
-            a["element_count"] = a["missing_count"] = a["unexpected_count"] = None
-    return pl.DataFrame(list(acc.values()), schema=SUMMARY_SCHEMA) if acc else pl.DataFrame(
-        schema=SUMMARY_SCHEMA)  # fmt: skip
+__all__ = ["PARTIAL", "SUMMARY_SCHEMA", "Engine", "ExpectationOutcome", "SuiteResult",
+           "TableValidation", "run_suite", "summarize", "validate_table"]  # fmt: skip

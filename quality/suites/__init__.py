@@ -34,6 +34,7 @@ SUITES = TABLE_SUITES + CORPUS_SUITES
 
 
 def suite_name(table: str) -> str:
+    """``<table>_suite``: the name of the table's suite, and of its Dagster asset check."""
     return f"{table}_suite"
 
 

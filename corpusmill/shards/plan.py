@@ -1,113 +1,34 @@
-"""Shard plans for heterogeneous accelerator pools, and the shard files.
-
-The planner turns a corpus's item list (one row per training sample: ``item_id``, ``n_tokens``,
-``n_bytes``), a :class:`~corpusmill.compute.Catalog` and a :class:`~corpusmill.compute.TrainingJob`
-into a deterministic :class:`ShardPlan`; :func:`write_shards` writes one Parquet file per shard.
-The rules are written out in ``docs/partitioning.md``; in short:
-
-1. **Balance.** Each pool gets tokens in proportion to its effective rate
-   (devices x tokens/s per device x availability), so every pool finishes at the same time.
-2. **Egress.** A pool outside the data region pays ``egress_price_per_gib`` for every GiB it is
-   sent (once; the copy serves every epoch). It keeps its balanced share only while the transfer
-   costs no more per token than the compute time it saves, i.e. the price per token of the other
-   pools that would otherwise process that token; otherwise it is dropped, and re-admitted with
-   the smallest share that meets the deadline when the deadline needs it.
-3. **Limits.** A deadline or budget that no plan can meet raises :class:`InfeasiblePlanError`
-   with the numbers; over budget, the most expensive pools per token are dropped first.
-4. **Shards.** Each pool's items are cut into ``k x devices`` shards of equal tokens, with ``k``
-   the smallest number that keeps every shard under the target size (64 MiB by default, never
-   more than 5% of a device's memory); device ``rank`` reads shards ``rank, rank + devices, ...``.
-5. **Re-plans.** Given the previous plan, items stay on the pool they were on while that pool's
-   new share has room; only the rest moves (reported as ``moved_gib``).
-
-Items are cut into contiguous runs of the sorted ``item_id`` order, so a plan depends only on its
-inputs and ``plan_id`` is a content hash of them.
+"""The plan: each pool's share of the tokens (rules 1-3: balance, egress, deadline and budget),
+then the items cut into shards and the plan's frames, summary and content-hash id.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
-import os
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
 from corpusmill.compute import Catalog, Pool, TrainingJob
+from corpusmill.shards.cut import _assign_items, _cut_pool, _shard_rows
+from corpusmill.shards.model import (
+    GIB,
+    ITEMS_SCHEMA,
+    MIB,
+    POOLS_SCHEMA,
+    InfeasiblePlanError,
+    ShardPlan,
+)
 
-GIB = float(2**30)
-MIB = float(2**20)
 #: Default upper bound on a shard (MosaicML Streaming's default shard size limit is ~64 MiB).
 DEFAULT_TARGET_SHARD_MIB = 64.0
 #: A shard is loaded whole by one device's loader: keep it to this fraction of device memory.
 SHARD_MEMORY_FRACTION = 0.05
 #: Bumped when a rule changes, so that plan ids of different planners never collide.
 PLANNER_VERSION = 1
-
-ITEMS_SCHEMA = pl.Schema({"item_id": pl.String(), "n_tokens": pl.Int64(), "n_bytes": pl.Int64()})
-SHARDS_SCHEMA = pl.Schema(
-    {
-        "shard_id": pl.Int64(),
-        "pool": pl.String(),
-        "region": pl.String(),
-        "devices": pl.Int64(),
-        "rank": pl.Int64(),
-        "samples": pl.Int64(),
-        "tokens": pl.Int64(),
-        "bytes": pl.Int64(),
-        "predicted_hours": pl.Float64(),
-        "first_item": pl.String(),
-        "last_item": pl.String(),
-        "file": pl.String(),
-    }
-)
-POOLS_SCHEMA = pl.Schema(
-    {
-        "pool": pl.String(),
-        "accelerator": pl.String(),
-        "region": pl.String(),
-        "devices": pl.Int64(),
-        "status": pl.String(),
-        "shards": pl.Int64(),
-        "samples": pl.Int64(),
-        "tokens": pl.Int64(),
-        "bytes": pl.Int64(),
-        "share": pl.Float64(),
-        "batch_share": pl.Float64(),
-        "predicted_hours": pl.Float64(),
-        "cost_usd": pl.Float64(),
-        "egress_gib": pl.Float64(),
-        "egress_usd": pl.Float64(),
-    }
-)
-
-
-class InfeasiblePlanError(ValueError):
-    """No plan meets the job's deadline or budget; the message gives the best achievable."""
-
-
-@dataclass
-class ShardPlan:
-    """A shard plan: what each pool reads, how long it takes and what it costs.
-
-    ``assignment`` (item_id, pool, shard_id) is the exact membership of every shard; the shard
-    rows' ``first_item``/``last_item`` are the smallest and largest item ids in the shard (after a
-    re-plan a shard may hold several runs of the item order).
-    """
-
-    plan_id: str
-    shards: pl.DataFrame
-    pools: pl.DataFrame
-    summary: dict[str, Any]
-    assignment: pl.DataFrame = field(repr=False)
-
-
-# --------------------------------------------------------------------------------------------
-# planning
 
 
 @dataclass(frozen=True)
@@ -388,120 +309,6 @@ def _choose_shares(
         status.setdefault(name, reason)
     return shares, status
 
-
-def _cut_points(tokens: pl.Series, targets: list[float]) -> pl.Series:
-    """Index of the target bucket each item falls in, cutting the cumulative tokens at the
-    running sum of ``targets`` (rescaled to the tokens at hand); an item goes where its midpoint
-    lies, so each cut is within half an item of the target."""
-    total = float(tokens.sum())
-    scale = total / sum(targets) if sum(targets) > 0 else 0.0
-    bounds, acc = [], 0.0
-    for t in targets[:-1]:
-        acc += t * scale
-        bounds.append(acc)
-    mid = tokens.cast(pl.Float64).cum_sum() - tokens.cast(pl.Float64) / 2
-    return pl.Series(bounds, dtype=pl.Float64).search_sorted(mid, side="right").cast(pl.Int64)
-
-
-def _assign_items(
-    items: pl.DataFrame, targets: dict[str, float], previous: ShardPlan | None
-) -> tuple[pl.Series, float, float]:
-    names = sorted(targets)
-    if previous is None:
-        idx = _cut_points(items["n_tokens"], [targets[n] for n in names])
-        pool = pl.Series("pool", names, dtype=pl.String).gather(idx)
-        return pool, 0.0, 0.0
-
-    prev = previous.assignment.select("item_id", pl.col("pool").alias("prev_pool"))
-    df = items.join(prev, on="item_id", how="left", maintain_order="left")
-    # keep each pool's previous items, in item order, while they fit its new target
-    df = df.with_columns(
-        stay=pl.col("prev_pool").is_in(names)
-        & (
-            (pl.col("n_tokens").cum_sum() - pl.col("n_tokens") / 2).over("prev_pool")
-            <= pl.col("prev_pool").replace_strict(targets, default=0.0, return_dtype=pl.Float64)
-        )
-    )
-    kept = df.filter(pl.col("stay")).group_by("prev_pool").agg(pl.col("n_tokens").sum())
-    kept_tokens = dict(zip(kept["prev_pool"].to_list(), kept["n_tokens"].to_list(), strict=True))
-    deficits = {n: max(targets[n] - kept_tokens.get(n, 0), 0.0) for n in names}
-    open_pools = [n for n in names if deficits[n] > 0] or names
-    loose = df.filter(~pl.col("stay"))
-    new_pool = pl.Series("pool", [], dtype=pl.String)
-    if loose.height:
-        idx = _cut_points(loose["n_tokens"], [deficits[n] for n in open_pools] or [1.0])
-        new_pool = pl.Series("pool", open_pools, dtype=pl.String).gather(idx)
-    loose = loose.with_columns(pool=new_pool)
-    df = pl.concat(
-        [df.filter(pl.col("stay")).with_columns(pool=pl.col("prev_pool")), loose], how="vertical"
-    ).sort("item_id")
-    moved = df.filter(pl.col("prev_pool").is_not_null() & (pl.col("prev_pool") != pl.col("pool")))
-    new = df.filter(pl.col("prev_pool").is_null())
-    return df["pool"], float(moved["n_bytes"].sum()), float(new["n_bytes"].sum())
-
-
-def _cut_pool(
-    pool_items: pl.DataFrame, devices: int, cap_bytes: float
-) -> tuple[pl.DataFrame, list[str]]:
-    """Cut one pool's items into k x devices shards of equal tokens, each under ``cap_bytes``."""
-    warnings: list[str] = []
-    n_bytes = float(pool_items["n_bytes"].sum())
-    k = max(1, math.ceil(n_bytes / (devices * cap_bytes)))
-    for _ in range(8):
-        n = min(k * devices, pool_items.height)
-        local = _cut_points(pool_items["n_tokens"], [1.0] * n)
-        cut = pool_items.with_columns(local=local)
-        biggest = cut.group_by("local").agg(pl.col("n_bytes").sum())["n_bytes"].max()
-        if biggest <= cap_bytes or n == pool_items.height:
-            break
-        k += max(1, math.ceil(k * (biggest / cap_bytes - 1)))
-    if pool_items.height < devices:
-        warnings.append(f"only {pool_items.height} items for {devices} devices; some sit idle")
-    elif n % devices:
-        warnings.append(f"{n} shards is not a multiple of {devices} devices (too few items)")
-    if biggest > cap_bytes:
-        warnings.append(
-            f"a shard of {biggest / MIB:.1f} MiB exceeds the {cap_bytes / MIB:.1f} MiB cap"
-        )
-    # renumber densely: with very uneven items a token cut can leave a bucket empty
-    cut = cut.with_columns(local=pl.col("local").rank("dense").cast(pl.Int64) - 1)
-    return cut, warnings
-
-
-def _shard_rows(
-    assigned: pl.DataFrame, costs: dict[str, _PoolCost], job: TrainingJob, catalog: Catalog
-) -> pl.DataFrame:
-    meta = pl.DataFrame(
-        {
-            "pool": [c.name for c in costs.values()],
-            "region": [c.pool.region for c in costs.values()],
-            "devices": [c.pool.count for c in costs.values()],
-            # tokens per wall-clock hour of ONE device
-            "_dev_rate": [c.rate / c.pool.count for c in costs.values()],
-        },
-        schema_overrides={"devices": pl.Int64},
-    )
-    shards = (
-        assigned.group_by("shard_id", "pool")
-        .agg(
-            samples=pl.len().cast(pl.Int64),
-            tokens=pl.col("n_tokens").sum(),
-            bytes=pl.col("n_bytes").sum(),
-            first_item=pl.col("item_id").min(),
-            last_item=pl.col("item_id").max(),
-            local=pl.col("local").first(),
-        )
-        .join(meta, on="pool", how="left")
-        .with_columns(
-            rank=pl.col("local") % pl.col("devices"),
-            predicted_hours=pl.col("tokens") * job.epochs / pl.col("_dev_rate"),
-            file=pl.lit(None, dtype=pl.String),
-        )
-        .sort("shard_id")
-    )
-    return shards.select([pl.col(c).cast(t) for c, t in SHARDS_SCHEMA.items()])
-
-
 def _pool_rows(
     shards: pl.DataFrame,
     costs: dict[str, _PoolCost],
@@ -557,97 +364,3 @@ def _plan_id(
         "previous": previous.plan_id if previous is not None else None,
     }
     return hashlib.sha256(json.dumps(head, sort_keys=True).encode()).hexdigest()[:16]
-
-
-# --------------------------------------------------------------------------------------------
-# writing and reading
-
-
-def write_shards(
-    plan: ShardPlan, corpus: pl.DataFrame, out_dir: str | Path, *, id_column: str
-) -> ShardPlan:
-    """Write one Parquet file per shard to ``out_dir/<plan_id>/shard-NNNNN.parquet``.
-
-    Each file holds the corpus rows of its shard, sorted by ``id_column``. A file whose bytes
-    would be identical to the existing one is left alone; others are written to a temporary name
-    and renamed into place, so a crash never leaves half a shard. ``plan.json`` (shards, pools,
-    summary) and ``assignment.parquet`` (item -> shard) are written next to the shards.
-
-    Returns the plan with ``file`` (relative to ``out_dir``) set on every shard;
-    ``summary["write"]`` counts the files written and skipped.
-    """
-    out_dir = Path(out_dir)
-    target = out_dir / plan.plan_id
-    target.mkdir(parents=True, exist_ok=True)
-    if id_column not in corpus.columns:
-        msg = f"corpus has no column {id_column!r}; columns: {', '.join(corpus.columns)}"
-        raise ValueError(msg)
-    assignment = plan.assignment.select(
-        pl.col("item_id").cast(corpus.schema[id_column]).alias(id_column), "shard_id"
-    )
-    rows = corpus.join(assignment, on=id_column, how="inner")
-    if rows.height != assignment.height:
-        have = rows.select(id_column).unique()
-        lost = assignment.join(have, on=id_column, how="anti")[id_column].head(3).to_list()
-        msg = (
-            f"corpus rows do not match the plan: {assignment.height} planned items, "
-            f"{rows.height} matching corpus rows (missing or duplicated ids, e.g. {lost})"
-        )
-        raise ValueError(msg)
-    parts = rows.partition_by("shard_id", as_dict=True, include_key=False)
-    written = skipped = 0
-    files = []
-    for shard_id in plan.shards["shard_id"].to_list():
-        part = parts[(shard_id,)].sort(id_column)
-        name = f"shard-{shard_id:05d}.parquet"
-        if _put(target / name, _parquet_bytes(part)):
-            written += 1
-        else:
-            skipped += 1
-        files.append(f"{plan.plan_id}/{name}")
-    shards = plan.shards.with_columns(file=pl.Series(files, dtype=pl.String))
-    done = replace(plan, shards=shards)
-    doc = {
-        "plan_id": plan.plan_id,
-        "summary": plan.summary,
-        "pools": plan.pools.to_dicts(),
-        "shards": shards.to_dicts(),
-    }
-    text = json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
-    for ok in (
-        _put(target / "plan.json", text.encode()),
-        _put(target / "assignment.parquet", _parquet_bytes(plan.assignment)),
-    ):
-        written, skipped = written + ok, skipped + (not ok)
-    done.summary = {**plan.summary, "write": {"written": written, "skipped": skipped}}
-    return done
-
-
-def read_plan(plan_dir: str | Path) -> ShardPlan:
-    """Read a plan written by :func:`write_shards` (e.g. as ``previous`` for a re-plan)."""
-    plan_dir = Path(plan_dir)
-    doc = json.loads((plan_dir / "plan.json").read_text(encoding="utf-8"))
-    return ShardPlan(
-        plan_id=doc["plan_id"],
-        shards=pl.DataFrame(doc["shards"], schema=SHARDS_SCHEMA),
-        pools=pl.DataFrame(doc["pools"], schema=POOLS_SCHEMA),
-        summary=doc["summary"],
-        assignment=pl.read_parquet(plan_dir / "assignment.parquet"),
-    )
-
-
-def _parquet_bytes(df: pl.DataFrame) -> bytes:
-    buf = io.BytesIO()
-    df.write_parquet(buf, compression="zstd", statistics=True)
-    return buf.getvalue()
-
-
-def _put(path: Path, data: bytes) -> bool:
-    """Write ``data`` to ``path`` atomically unless the file already holds exactly it."""
-    if path.exists() and path.stat().st_size == len(data):
-        if hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest():
-            return False
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return True
