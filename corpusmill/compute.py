@@ -129,7 +129,7 @@ class TrainingJob(_Strict):
     deadline_hours: float | None = Field(None, gt=0, description="wall-clock limit")
     budget_usd: float | None = Field(None, gt=0, description="compute + egress limit, USD")
     target_shard_mib: float | None = Field(
-        None, gt=0, description="upper bound on a shard's size; default 64 MiB (see shards.py)"
+        None, gt=0, description="upper bound on a shard's size; default 64 MiB (see corpusmill/shards/plan.py)"
     )
 
 

@@ -196,6 +196,9 @@ def condition_json(where: Sequence[Cond]) -> dict[str, Any]:
 
 
 def gx_condition(where: Sequence[Cond]) -> Any:
+    from quality._gx import gx_module
+
+    gx_module()  # configured (analytics off) before any of its submodules loads
     from great_expectations.expectations.row_conditions import Column
 
     out = None
