@@ -1,0 +1,10 @@
+"""Map delivered rows onto the canonical model, one batch at a time.
+
+A :class:`Mapper` turns a batch of delivered columns (plus ``_row``) into canonical rows and
+quarantine rows. Nothing is dropped: a row either leaves as a canonical row (wide and batch files:
+one per tag cell) or as exactly one quarantine row naming the first problem found.
+"""
+
+from corpusmill.mapping.mapper import ALIAS_SCHEMA, AliasTally, FileContext, Mapper, MappingError
+
+__all__ = ["ALIAS_SCHEMA", "AliasTally", "FileContext", "Mapper", "MappingError"]
