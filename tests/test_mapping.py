@@ -62,12 +62,6 @@ def _batch(rows: list[tuple], columns: list[str], first_row: int) -> pl.DataFram
     return frame.with_columns(pl.int_range(first_row, first_row + frame.height).alias("_row"))
 
 
-def _exact(mapper: Mapper, batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    mapper._rows = mapper._tags = None
-    good, bad = mapper._exact(batch.with_row_index("__pos"))
-    return good.drop("__pos"), bad
-
-
 LONG_COLS = ["t", "eq", "sig", "v", "u", "q"]
 # batch 1: clean rows, then every kind of row the fast pass must flag or learn
 BATCH1 = [
@@ -101,11 +95,12 @@ def test_long_fast_pass_equals_exact_pass(tmp_path: Path) -> None:
         batch = _batch(rows, LONG_COLS, row)
         row += batch.height
         good, bad = fast.transform(batch)
-        want_good, want_bad = _exact(exact, batch)
+        want_good, want_bad = exact.transform(batch, exact=True)
         assert_frame_equal(good, want_good)
         assert_frame_equal(bad.sort("_row"), want_bad.sort("_row"))
         assert good.height + bad.height == batch.height  # nothing lost, nothing doubled
-    checks = Counter(_exact(exact, _batch(BATCH1, LONG_COLS, 1))[1]["check"].to_list())
+    _good, bad = exact.transform(_batch(BATCH1, LONG_COLS, 1), exact=True)
+    checks = Counter(bad["check"].to_list())
     assert checks == {
         "non_numeric": 1, "unknown_equipment": 1, "bad_timestamp": 1,
         "nonexistent_local_time": 1, "unknown_unit": 1,
@@ -143,9 +138,7 @@ def test_wide_factored_batch_equals_exact_pass_on_cells(tmp_path: Path, blank: s
     for first in (1, 6):
         batch = _batch(rows, WIDE_COLS, first)
         good, bad = fast.transform(batch)
-        exact._rows = exact._tags = None
-        cells = exact._materialize(exact._melt(batch))  # the same cells, unfactored
-        want_good, want_bad = _exact(exact, cells)
+        want_good, want_bad = exact.transform(batch, exact=True)  # the same cells, unfactored
         assert_frame_equal(good, want_good)
         assert_frame_equal(bad.sort("_row", "column"), want_bad.sort("_row", "column"))
         assert good.height + bad.height == batch.height * 4  # one unit per tag cell

@@ -183,7 +183,9 @@ class Mapper:
 
     # -- the batch transform ---------------------------------------------------------------
 
-    def transform(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def transform(
+        self, batch: pl.DataFrame, *, exact: bool = False
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Canonical rows and quarantine rows for one batch of delivered rows.
 
         Two passes. The fast pass maps every row with cheap expressions (no whitespace trimming,
@@ -191,11 +193,19 @@ class Mapper:
         the problem rows. Flagged rows (usually none or few) are mapped again by the exact pass,
         which decides between canonical row and quarantine and words the reason. On unflagged rows
         both passes give the same values, so the output is the exact pass's on every row.
+
+        ``exact=True`` maps every row (a wide file's cells unfactored) with the exact pass alone:
+        slower, and the reference the two passes must equal.
         """
         self._rows = self._tags = None  # set by _melt for a wide file (see _stage)
         batch = batch.rechunk()  # streamed batches arrive in many chunks; each op pays for them
         if self.src.shape in ("wide", "batch") and self.src.kind == "sensor":
             batch = self._melt(batch)
+        if exact:
+            cells = self._materialize(batch).rechunk().with_row_index("__pos")
+            self._rows = self._tags = None
+            good, bad = self._exact(cells)
+            return good.drop("__pos"), bad
         while True:  # ends: a learner returns True only when it learned something
             exprs, problems = self._field_exprs(batch, fast=True)
             masks = {f"__suspect{i}": p.mask for i, p in enumerate(problems)}
