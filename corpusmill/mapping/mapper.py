@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +18,9 @@ import polars as pl
 
 from corpusmill import canonical, timeutil, units
 from corpusmill.config import Source, SourcesConfig, normalize_alias
+from corpusmill.mapping.problems import MappingError, Problem, problem, suspect
+from corpusmill.mapping.reshape import Factored
+from corpusmill.mapping.staging import Pass, distinct
 
 #: Canonical identifier fields that default to "<source>:<file name>:<row>" when not mapped.
 ID_FIELDS = {
@@ -28,29 +30,6 @@ ID_FIELDS = {
     "documents": "doc_id",
     "inspection_images": "image_id",
 }
-
-
-@dataclass
-class Problem:
-    """One way a row can fail at ingest: a mask over the batch and how to describe it."""
-
-    check: pl.Expr  # the rule's code, e.g. "non_numeric" (an expression: time checks vary per row)
-    column: pl.Expr  # the delivered column it concerns (per cell for reshaped files)
-    mask: pl.Expr  # True where the row has this problem
-    raw: pl.Expr  # the delivered value, as text
-    reason: pl.Expr  # a readable sentence
-
-
-def problem(
-    check: str | pl.Expr, column: str | pl.Expr, mask: pl.Expr, raw: pl.Expr, reason: pl.Expr
-) -> Problem:
-    as_expr = lambda v: pl.lit(v, pl.String) if isinstance(v, str) else v  # noqa: E731
-    return Problem(as_expr(check), as_expr(column), mask, raw, reason)
-
-
-def _suspect(mask: pl.Expr) -> Problem:
-    """A fast-pass problem: only its mask (a superset of the rows with a problem) is used."""
-    return problem("suspect", "", mask, pl.lit(None, pl.String), pl.lit(None, pl.String))
 
 
 #: Values sampled to tell a repetitive text column from one of mostly distinct values.
@@ -113,10 +92,6 @@ class _UnitState:
         self.position[value] = self.where[unit]
 
 
-class MappingError(ValueError):
-    """The sources file maps a column that the delivered file does not have."""
-
-
 def _text(col: str) -> pl.Expr:
     return pl.col(col).cast(pl.String).str.strip_chars()
 
@@ -144,14 +119,6 @@ class Mapper:
         self._unit_state: dict[str, _UnitState] = {}
         self._codes: dict[str, dict[str, int]] = {}  # column -> spelling -> code
         self._code_info: dict[str, list[tuple[str | None, str | None]]] = {}  # (alias, id)
-        # state of the batch being mapped
-        self._rows: pl.DataFrame | None = None  # a factored wide batch's dimensions (see _stage)
-        self._tags: pl.DataFrame | None = None
-        self._dims0: tuple[pl.DataFrame, pl.DataFrame] | None = None  # as _melt built them
-        self._memo: dict[str, pl.Expr] = {}
-        self._si_unit: dict[str, pl.Expr] = {}
-        self._learners: list[Callable[[pl.DataFrame], bool]] = []  # see transform
-        self._after_stage: list[Callable[[pl.DataFrame], None]] = []
         self._check_columns()
 
     # -- column checks ---------------------------------------------------------------------
@@ -197,26 +164,26 @@ class Mapper:
         ``exact=True`` maps every row (a wide file's cells unfactored) with the exact pass alone:
         slower, and the reference the two passes must equal.
         """
-        self._rows = self._tags = None  # set by _melt for a wide file (see _stage)
         batch = batch.rechunk()  # streamed batches arrive in many chunks; each op pays for them
+        dims = None  # a wide batch's per-row and per-tag frames (see Pass.stage)
         if self.src.shape in ("wide", "batch") and self.src.kind == "sensor":
-            batch = self._melt(batch)
+            batch, dims = self._melt(batch)
         if exact:
-            cells = self._materialize(batch).rechunk().with_row_index("__pos")
-            self._rows = self._tags = None
-            good, bad = self._exact(cells)
+            cells = (dims.materialize(batch) if dims is not None else batch).rechunk()
+            good, bad = self._exact(Pass(cells.with_row_index("__pos"), None, fast=False))
             return good.drop("__pos"), bad
         while True:  # ends: a learner returns True only when it learned something
-            exprs, problems = self._field_exprs(batch, fast=True)
-            masks = {f"__suspect{i}": p.mask for i, p in enumerate(problems)}
+            p = Pass(batch, dims, fast=True)
+            exprs, problems = self._field_exprs(p)
+            masks = {f"__suspect{i}": q.mask for i, q in enumerate(problems)}
             if masks:
                 masks["__suspect"] = pl.any_horizontal(list(masks)).fill_null(False)
-            staged = self._stage(batch, exprs, masks)
+            staged = self._stage(p, exprs, masks)
             # values looked up per distinct value (units, equipment spellings, trimmed text) that
             # this file had not delivered before are resolved now, and the batch staged again
-            if not any([learn(staged) for learn in self._learners]):
+            if not any([learn(staged) for learn in p.learners]):
                 break
-        for hook in self._after_stage:
+        for hook in p.after_stage:
             hook(staged)
         if not masks:
             return self._good(staged, exprs), canonical.empty_quarantine()
@@ -228,23 +195,23 @@ class Mapper:
         )
         # rechunked: polars 2.1 panics formatting a reason from a filtered multi-chunk string
         # column (an out-of-bounds view), and the flagged rows are few
-        sub = self._materialize(batch.filter(flags)).rechunk()
+        sub = batch.filter(flags)
+        sub = (dims.materialize(sub) if dims is not None else sub).rechunk()
         sub = sub.with_columns(flags.arg_true().alias("__pos"))
-        self._rows = self._tags = None
-        redone, bad = self._exact(sub)
+        redone, bad = self._exact(Pass(sub, None, fast=False))
         if redone.height:
             good = pl.concat([good, redone], how="vertical").sort("__pos")
         return good.drop("__pos"), bad
 
-    def _exact(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def _exact(self, p: Pass) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The exact pass: canonical rows (keeping ``__pos``) and one quarantine row per problem
         row, naming the first problem found."""
-        exprs, problems = self._field_exprs(batch, fast=False)
+        exprs, problems = self._field_exprs(p)
         first = pl.coalesce(
             [pl.when(p.mask).then(pl.lit(i, pl.Int32)) for i, p in enumerate(problems)]
             or [pl.lit(None, pl.Int32)]
         )
-        staged = self._stage(batch, exprs, {"_problem": first})
+        staged = self._stage(p, exprs, {"_problem": first})
         problem = staged.get_column("_problem")
         good = self._good(staged.filter(problem.is_null()), exprs, keep=["__pos"])
         bad_rows = staged.filter(problem.is_not_null())
@@ -273,56 +240,11 @@ class Mapper:
         )
         return good, quarantine.select(canonical.QUARANTINE.keys()).cast(canonical.QUARANTINE)
 
-    def _memo_col(self, name: str, expr: pl.Expr) -> pl.Expr:
-        """``expr`` computed once per batch as hidden column ``name`` (a reference to it).
-
-        Masks, values and reasons often share a subexpression (a stripped cell, a parsed number);
-        polars does not share it across them, so it is materialised before the fields in
-        :meth:`_stage`. Memo columns may use earlier ones.
-        """
-        self._memo[name] = expr
-        return pl.col(name)
-
-    def _stage(
-        self, batch: pl.DataFrame, exprs: dict[str, pl.Expr], extra: dict[str, pl.Expr]
-    ) -> pl.DataFrame:
-        """One pass over the batch: the memo columns, then ``__out.<field>`` for every field,
-        ``__out._row`` and the ``extra`` columns (all elementwise and non-raising)."""
-        named = dict(self._memo)
-        named.update({f"__out.{n}": e for n, e in exprs.items() if self._is_field(n)})
-        named["__out._row"] = pl.col("_row").cast(pl.Int64)
-        named.update(extra)
-        # in a factored batch, expressions of one dimension's columns alone are evaluated on that
-        # dimension, in order (later ones may use earlier ones), in one query per dimension
-        dims = {a: getattr(self, a) for a, _pos in self._dims() if getattr(self, a) is not None}
-        cols = {a: set(frame.columns) for a, frame in dims.items()}
-        home: dict[str, str | None] = {}
-        queued: dict[str, list[pl.Expr]] = {a: [] for a in dims}
-        for name, e in named.items():
-            roots = set(e.meta.root_names())
-            home[name] = next((a for a in dims if roots and roots <= cols[a]), None)
-            if home[name] is not None:
-                queued[home[name]].append(e.alias(name))
-                cols[home[name]].add(name)
-        for a, es in queued.items():
-            if es:
-                lf = dims[a].lazy()
-                for e in es:
-                    lf = lf.with_columns(e)
-                setattr(self, a, lf.collect())
-        lf, have = batch.lazy(), set(batch.columns)
-        for name, e in named.items():
-            if home[name] is not None:
-                if not (name.startswith("__out.") or name in extra):
-                    continue  # gathered to the cells only if a cell expression reads it (below)
-                e = self._gathered(name)
-            else:  # per cell: the dimension columns it reads become cell columns
-                for col in sorted(set(e.meta.root_names()) - have):
-                    lf = lf.with_columns(self._gathered(col).alias(col))
-                    have.add(col)
-            lf = lf.with_columns(e.alias(name))
-            have.add(name)
-        return lf.collect()
+    def _stage(self, p: Pass, exprs: dict[str, pl.Expr], extra: dict[str, pl.Expr]) -> pl.DataFrame:
+        """The pass staged: ``__out.<field>`` for every field, ``__out._row`` and ``extra``."""
+        outputs = {f"__out.{n}": e for n, e in exprs.items() if self._is_field(n)}
+        outputs["__out._row"] = pl.col("_row").cast(pl.Int64)
+        return p.stage(outputs, extra)
 
     def _is_field(self, name: str) -> bool:
         return name in self.schema and not name.startswith("_")
@@ -346,69 +268,11 @@ class Mapper:
             cols.append(e.cast(dtype).alias(name))
         return staged.select(*cols, *(keep or []))
 
-    # -- factored wide batches -------------------------------------------------------------
-    #
-    # A melted wide batch is kept factored: the cells (``__value``, ``__row_pos``, ``__tag_pos``),
-    # one frame of per-row columns (time, ``_row``) and one of per-tag columns (equipment, signal,
-    # unit, ``__column``). An expression of one dimension's columns alone is evaluated once per row
-    # or per tag and gathered to the cells, instead of once per cell.
-
-    def _dims(self) -> list[tuple[str, str]]:
-        return [("_tags", "__tag_pos"), ("_rows", "__row_pos")]
-
-    def _frame_of(self, roots: list[str] | set[str], batch: pl.DataFrame) -> pl.DataFrame | None:
-        """The frame holding every column in ``roots``: a dimension, else the batch (or None)."""
-        roots = set(roots)
-        for attr, _pos in self._dims():
-            frame = getattr(self, attr)
-            if frame is not None and roots and roots <= set(frame.columns):
-                return frame
-        return batch if roots <= set(batch.columns) else None
-
-    def _has(self, batch: pl.DataFrame, col: str) -> bool:
-        return self._frame_of([col], batch) is not None
-
-    def _gathered(self, col: str) -> pl.Expr:
-        for attr, pos in self._dims():
-            frame = getattr(self, attr)
-            if frame is not None and col in frame.columns:
-                return pl.lit(frame.get_column(col)).gather(pl.col(pos))
-        msg = f"column {col!r} is neither in the batch nor in a dimension"
-        raise KeyError(msg)
-
-    def _materialize(self, cells: pl.DataFrame) -> pl.DataFrame:
-        """Cells of a factored batch as plain rows carrying their row's and tag's columns."""
-        if self._rows is None or self._tags is None:
-            return cells
-        assert self._dims0 is not None
-        rows, tags = self._dims0
-        return pl.concat(
-            [cells, rows[cells.get_column("__row_pos")], tags[cells.get_column("__tag_pos")]],
-            how="horizontal",
-        )
-
     # -- fields ----------------------------------------------------------------------------
 
-    def _values(self, frame: pl.DataFrame, col: str) -> list[Any]:
-        return frame.get_column(col).unique().to_list()
-
-    def _learner(self, memo: str, col: str, learn: Callable[[list[Any]], bool]) -> None:
-        """After staging, ``learn(values)`` gets the distinct values of ``col`` in rows where the
-        lookup ``memo`` found nothing (values it has not seen); it returns whether it learned
-        something, which stages the batch again."""
-
-        def check(staged: pl.DataFrame) -> bool:
-            looked = staged.get_column(memo)
-            if looked.null_count() == staged.get_column(col).null_count():
-                return False
-            missing = staged.filter(looked.is_null() & staged.get_column(col).is_not_null())
-            return bool(learn(missing.get_column(col).unique().to_list()))
-
-        self._learners.append(check)
-
-    def _source_expr(self, name: str, batch: pl.DataFrame) -> tuple[pl.Expr | None, str | None]:
+    def _source_expr(self, name: str, p: Pass) -> tuple[pl.Expr | None, str | None]:
         """The delivered value for a canonical field: (expression, delivered column name)."""
-        if self._has(batch, f"__{name}"):  # delivered by reshaping or by the file reader
+        if p.has(f"__{name}"):  # delivered by reshaping or by the file reader
             return pl.col(f"__{name}"), None
         if name in self.src.fields:
             col = self.src.fields[name]
@@ -417,64 +281,58 @@ class Mapper:
             return pl.lit(self.src.constants[name]), None
         return None, None
 
-    def _dtype(self, batch: pl.DataFrame, expr: pl.Expr) -> pl.DataType:
-        frame = self._frame_of(expr.meta.root_names(), batch)
-        frame = batch if frame is None else frame
-        return frame.lazy().select(expr.alias("x")).collect_schema()["x"]
-
-    def _field_exprs(
-        self, batch: pl.DataFrame, *, fast: bool
-    ) -> tuple[dict[str, pl.Expr], list[Problem]]:
+    def _field_exprs(self, p: Pass) -> tuple[dict[str, pl.Expr], list[Problem]]:
         """Per canonical field its expression, and the problems a row can have.
 
-        ``fast``: the expressions skip work that only matters on unusual rows (trimming), and a
-        problem's mask is a cheap superset of its rows; see :meth:`transform`.
+        A fast pass: the expressions skip work that only matters on unusual rows (trimming), and
+        a problem's mask is a cheap superset of its rows; see :meth:`transform`.
         """
-        self._memo, self._si_unit = {}, {}
-        self._after_stage, self._learners = [], []
+        si_units: dict[str, pl.Expr] = {}  # numeric field -> the SI unit it was converted to
         exprs: dict[str, pl.Expr] = {}
         problems: list[Problem] = []
         for name, dtype in self.schema.items():
             if name.startswith("_") or name == "equipment_id":
                 continue
-            if name == "unit" and "value" in self._si_unit:
+            if name == "unit" and "value" in si_units:
                 continue  # the SI unit the value was converted to (below)
-            src_expr, col = self._source_expr(name, batch)
+            src_expr, col = self._source_expr(name, p)
             if src_expr is None:
                 continue
             label = col or name
-            delivered = self._dtype(batch, src_expr)
+            delivered = p.dtype(src_expr)
             if isinstance(dtype, pl.Float64):  # numbers always pass through unit conversion
-                exprs[name], probs = self._numeric(name, src_expr, label, batch, delivered, fast)
+                exprs[name], probs, si = self._numeric(name, src_expr, label, p, delivered)
                 problems += probs
+                if si is not None:
+                    si_units[name] = si
             elif delivered == dtype and delivered != pl.String:
                 exprs[name] = src_expr  # already typed by the reader (Parquet, images, ...)
             elif isinstance(dtype, pl.Datetime):
-                exprs[name], prob = self._timestamp(name, src_expr, label, batch, fast)
+                exprs[name], prob = self._timestamp(name, src_expr, label, p)
                 if prob is not None:
                     problems.append(prob)
             elif isinstance(dtype, pl.Int64):
                 exprs[name], prob = self._integer(src_expr, label)
                 problems.append(prob)
             else:
-                exprs[name] = self._text_of(src_expr, batch, fast)
-        if "value" in self._si_unit and "unit" in self.schema:
-            exprs["unit"] = self._si_unit["value"]  # the SI unit the value was converted to
-        self._derived(exprs, batch)
-        eq = self._equipment(batch, tally=fast)  # the fast pass sees every row: it counts them
+                exprs[name] = self._text_of(src_expr, p)
+        if "value" in si_units and "unit" in self.schema:
+            exprs["unit"] = si_units["value"]  # the SI unit the value was converted to
+        self._derived(exprs)
+        eq = self._equipment(p, tally=p.fast)  # the fast pass sees every row: it counts them
         if eq is not None:
             exprs["equipment_id"], prob = eq
             if prob is not None:
                 problems.insert(0, prob)
         return exprs, problems
 
-    def _text_of(self, expr: pl.Expr, batch: pl.DataFrame, fast: bool) -> pl.Expr:
+    def _text_of(self, expr: pl.Expr, p: Pass) -> pl.Expr:
         """``expr`` as text without surrounding whitespace.
 
         Machine exports repeat a few values (signal names, flags, codes) in a column: once those
         values are known to have nothing to trim, the column is used as it is, which costs a
         lookup instead of trimming every row; a value not seen before is checked after staging
-        (see :meth:`_learner`). Python's ``str.strip`` trims a superset of the characters polars
+        (see :meth:`Pass.learner`). Python's ``str.strip`` trims a superset of the characters polars
         trims, so a value it leaves alone needs no trimming. Columns of mostly distinct values,
         and the exact pass, trim row by row.
         """
@@ -483,18 +341,18 @@ class Mapper:
         if not expr.meta.is_column() or len(roots) != 1:
             return stripped
         col = roots[0]
-        frame = self._frame_of(roots, batch)
+        frame = p.frame_of(roots)
         if frame is None or frame.schema[col] != pl.String:
             return stripped
         clean = self._clean.setdefault(col, set())
-        if frame is not batch:  # a dimension: a few hundred values at most
+        if frame is not p.batch:  # a dimension: a few hundred values at most
             for v in frame.get_column(col).to_list():
                 if v is not None and v not in clean:
                     if v != v.strip():
                         return stripped
                     clean.add(v)
             return expr
-        if not fast or not self._is_repetitive(batch, col):
+        if not p.fast or not self._is_repetitive(p.batch, col):
             return stripped
 
         def learn(values: list[str]) -> bool:
@@ -504,10 +362,10 @@ class Mapper:
             self._repetitive[col] = False  # values to trim: trim this column row by row
             return True
 
-        known = self._memo_col(
+        known = p.memo_col(
             f"__clean.{col}", pl.when(pl.col(col).is_in(sorted(clean))).then(pl.lit(True))
         )
-        self._learner(known.meta.output_name(), col, learn)
+        p.learner(known.meta.output_name(), col, learn)
         return expr
 
     def _is_repetitive(self, batch: pl.DataFrame, col: str) -> bool:
@@ -516,7 +374,7 @@ class Mapper:
             self._repetitive[col] = n <= max(min(batch.height, _SAMPLE) // 4, 16)
         return self._repetitive[col]
 
-    def _derived(self, exprs: dict[str, pl.Expr], batch: pl.DataFrame) -> None:
+    def _derived(self, exprs: dict[str, pl.Expr]) -> None:
         id_field = ID_FIELDS.get(self.table)
         if id_field and id_field not in exprs:
             name = self.ctx.file.rsplit("/", 1)[-1]
@@ -532,52 +390,51 @@ class Mapper:
         name: str,
         expr: pl.Expr,
         label: str,
-        batch: pl.DataFrame,
+        p: Pass,
         delivered: pl.DataType,
-        fast: bool,
-    ) -> tuple[pl.Expr, list[Problem]]:
+    ) -> tuple[pl.Expr, list[Problem], pl.Expr | None]:
+        """The value in SI, the problems a row can have, and the SI unit (None: no unit)."""
         problems: list[Problem] = []
         if delivered.is_numeric():
             parsed = expr.cast(pl.Float64)  # typed by the reader: nothing to parse
-        elif fast:
+        elif p.fast:
             # a padded or non-numeric cell parses to null here: flagged, and redone exactly
             as_number = expr.cast(pl.String).cast(pl.Float64, strict=False)
-            parsed = self._memo_col(f"__num.{name}", as_number)
-            problems.append(_suspect(expr.is_not_null() & parsed.is_null()))
+            parsed = p.memo_col(f"__num.{name}", as_number)
+            problems.append(suspect(expr.is_not_null() & parsed.is_null()))
         else:
-            raw = self._memo_col(f"__raw.{name}", expr.cast(pl.String).str.strip_chars())
-            parsed = self._memo_col(f"__num.{name}", raw.cast(pl.Float64, strict=False))
+            raw = p.memo_col(f"__raw.{name}", expr.cast(pl.String).str.strip_chars())
+            parsed = p.memo_col(f"__num.{name}", raw.cast(pl.Float64, strict=False))
             problems.append(
                 problem(
                     "non_numeric",
-                    self._cell_label(label, batch),
+                    p.cell_label(label),
                     raw.is_not_null() & (raw != "") & parsed.is_null(),
                     raw,
                     pl.format("non-numeric value '{}' in numeric column '{}'", raw, pl.lit(label)),
                 )
             )
-        unit_spec = self._unit_for(name, batch)
+        unit_spec = self._unit_for(name, p)
         if unit_spec is None:
-            return parsed, problems
+            return parsed, problems, None
         if isinstance(unit_spec, str):
             scale, offset, si = units.to_si(unit_spec)
-            self._si_unit[name] = pl.lit(si, pl.String)
-            return parsed * scale + offset, problems
-        at, table, bad = self._unit_positions(name, *unit_spec, batch, fast)
+            return parsed * scale + offset, problems, pl.lit(si, pl.String)
+        at, table, bad = self._unit_positions(name, *unit_spec, p)
 
         def lookup(i: int, dtype: pl.DataType) -> pl.Expr:
             return pl.lit(pl.Series([t[i] for t in table], dtype=dtype)).gather(at)
 
         if bad is not None:
             problems.append(bad)
-        self._si_unit[name] = lookup(2, pl.String())
+        si_unit = lookup(2, pl.String())
         # named, so a wide file's scale and offset are looked up once per tag, not per cell
-        scale = self._memo_col(f"__scale.{name}", lookup(0, pl.Float64()))
-        offset = self._memo_col(f"__offset.{name}", lookup(1, pl.Float64()))
-        return parsed * scale + offset, problems
+        scale = p.memo_col(f"__scale.{name}", lookup(0, pl.Float64()))
+        offset = p.memo_col(f"__offset.{name}", lookup(1, pl.Float64()))
+        return parsed * scale + offset, problems, si_unit
 
     def _unit_positions(
-        self, name: str, unit_expr: pl.Expr, unit_label: str, batch: pl.DataFrame, fast: bool
+        self, name: str, unit_expr: pl.Expr, unit_label: str, p: Pass
     ) -> tuple[pl.Expr, list[tuple[float, float, str | None]], Problem | None]:
         """Per row, the position of its unit's (scale, offset, SI unit) in a table of the units
         this batch uses: null where the unit is unknown. A row without a unit is left as
@@ -588,13 +445,13 @@ class Mapper:
         value up, instead of trimming and converting every row.
         """
         roots = unit_expr.meta.root_names()
-        if len(roots) != 1 or self._frame_of(roots, batch) is None:
-            unit_expr = self._memo_col(f"__unit.{name}", unit_expr)
+        if len(roots) != 1 or p.frame_of(roots) is None:
+            unit_expr = p.memo_col(f"__unit.{name}", unit_expr)
             roots = [f"__unit.{name}"]
-            frame = batch.select(unit_expr.alias(roots[0]))
+            frame = p.batch.select(unit_expr.alias(roots[0]))
             state = _UnitState()  # resolved per batch: the values are the expression's
         else:
-            frame = self._frame_of(roots, batch)
+            frame = p.frame_of(roots)
             state = self._unit_state.setdefault(name, _UnitState())
         assert frame is not None
         root = roots[0]
@@ -608,14 +465,14 @@ class Mapper:
                     state.resolve(value, unit)
             return bool(new)
 
-        if fast and frame is batch:  # values new to this file are resolved after staging
-            self._learner(f"__unit_at.{name}", root, learn)
+        if p.fast and frame is p.batch:  # values new to this file are resolved after staging
+            p.learner(f"__unit_at.{name}", root, learn)
         else:
-            learn(self._values(frame, root))
+            learn(distinct(frame, root))
         col = pl.col(root)
         positions = {v: i for v, i in state.position.items() if v is not None}
         found = col.replace_strict(positions, default=None, return_dtype=pl.UInt32)
-        at_expr = self._memo_col(
+        at_expr = p.memo_col(
             f"__unit_at.{name}",
             pl.when(col.is_null())
             .then(pl.lit(state.position.get(None, 0), pl.UInt32))
@@ -633,7 +490,7 @@ class Mapper:
             )
         return at_expr, state.table, bad
 
-    def _unit_for(self, name: str, batch: pl.DataFrame) -> str | tuple[pl.Expr, str] | None:
+    def _unit_for(self, name: str, p: Pass) -> str | tuple[pl.Expr, str] | None:
         """The unit a numeric field is delivered in: a constant, or a per-row expression."""
         if name in self.src.units:
             return self.src.units[name]
@@ -641,7 +498,7 @@ class Mapper:
             return self.src.batch.offset_unit
         if self.table != "sensor_readings" or name != "value":
             return None
-        if self._has(batch, "__unit"):
+        if p.has("__unit"):
             return pl.col("__unit"), "unit"
         if "unit" in self.src.fields:
             col = self.src.fields["unit"]
@@ -650,10 +507,6 @@ class Mapper:
             sig = _text(self.src.fields["signal"])
             return sig.replace_strict(self.src.signal_units, default=None), "signal_units"
         return None
-
-    def _cell_label(self, label: str, batch: pl.DataFrame) -> str | pl.Expr:
-        """Reshaped files report the tag column of the cell, not the melted field."""
-        return pl.col("__column") if self._has(batch, "__column") else label
 
     def _integer(self, expr: pl.Expr, label: str) -> tuple[pl.Expr, Problem]:
         raw = expr.cast(pl.String).str.strip_chars()
@@ -665,23 +518,23 @@ class Mapper:
         )  # fmt: skip
 
     def _timestamp(
-        self, name: str, expr: pl.Expr, label: str, batch: pl.DataFrame, fast: bool
+        self, name: str, expr: pl.Expr, label: str, p: Pass
     ) -> tuple[pl.Expr, Problem | None]:
-        dtype = self._dtype(batch, expr)
+        dtype = p.dtype(expr)
         spec = self.src.time
         if name not in self._time_formats and dtype == pl.String:
-            frame = self._frame_of(expr.meta.root_names(), batch)
-            frame = batch if frame is None else frame
+            frame = p.frame_of(expr.meta.root_names())
+            frame = p.batch if frame is None else frame
             sample = frame.select(expr.alias("t")).get_column("t").drop_nulls().head(1000)
             self._time_formats[name] = spec.format or timeutil.infer_format(sample)
         fmt = self._time_formats.get(name)
         kw = dict(timezone=self.timezone, fmt=fmt, ambiguous=spec.ambiguous,
                   nonexistent=spec.nonexistent, dtype=dtype)  # fmt: skip
-        parsed = self._memo_col(
-            f"__ts.{name}", timeutil.parse_local_to_utc(expr, strip=not fast, **kw)
+        parsed = p.memo_col(
+            f"__ts.{name}", timeutil.parse_local_to_utc(expr, strip=not p.fast, **kw)
         )
-        if fast:  # blank, padded, unparseable and quarantined times all parse to null here
-            return parsed, _suspect(expr.is_not_null() & parsed.is_null())
+        if p.fast:  # blank, padded, unparseable and quarantined times all parse to null here
+            return parsed, suspect(expr.is_not_null() & parsed.is_null())
         check = timeutil.time_check(expr, **kw)
         raw = expr.cast(pl.String)
         # time_check is non-null exactly where a present value parses to null (its documented
@@ -692,7 +545,7 @@ class Mapper:
             present = present & (expr.cast(pl.String).str.strip_chars().str.len_chars() > 0)
         return parsed, problem(
             check,
-            self._cell_label(label, batch),
+            p.cell_label(label),
             present & parsed.is_null(),
             raw,
             pl.format("{} '{}' in column '{}' (zone {})", check, raw, pl.lit(label),
@@ -701,12 +554,10 @@ class Mapper:
 
     # -- equipment -------------------------------------------------------------------------
 
-    def _equipment(
-        self, batch: pl.DataFrame, *, tally: bool
-    ) -> tuple[pl.Expr, Problem | None] | None:
+    def _equipment(self, p: Pass, *, tally: bool) -> tuple[pl.Expr, Problem | None] | None:
         """The equipment id per row, resolved once per distinct delivered spelling; ``tally``
         counts the spellings seen (once per row: only one pass over a batch may count)."""
-        if self._has(batch, "__equipment"):
+        if p.has("__equipment"):
             alias, label = pl.col("__equipment"), "equipment"
         elif "equipment_id" in self.src.fields:
             label = self.src.fields["equipment_id"]
@@ -718,13 +569,13 @@ class Mapper:
         else:
             return None
         roots = alias.meta.root_names()
-        frame = self._frame_of(roots, batch) if len(roots) == 1 else None
+        frame = p.frame_of(roots) if len(roots) == 1 else None
         if frame is not None and frame.schema[roots[0]] == pl.String:
             # a batch column's new spellings are learned after staging (a dimension is small)
-            return self._equipment_by_code(frame, roots[0], alias, label, tally=tally,
-                                           learn_later=tally and frame is batch)  # fmt: skip
+            return self._equipment_by_code(p, frame, roots[0], alias, label, tally=tally,
+                                           learn_later=tally and frame is p.batch)  # fmt: skip
         if frame is not None:  # a non-text column (machine numbers): resolved per value
-            weight = batch.height // frame.height if frame.height else 0
+            weight = p.batch.height // frame.height if frame.height else 0
             key = pl.col(roots[0])
             counts = frame.group_by(roots[0]).agg(pl.len().alias("n")).select(
                 roots[0], alias.alias("a"), pl.col("n") * weight
@@ -732,7 +583,7 @@ class Mapper:
         else:  # a constant
             key = alias
             value = pl.select(alias.alias("a")).item()
-            counts = pl.DataFrame({"k": [value], "a": [value], "n": [batch.height]})
+            counts = pl.DataFrame({"k": [value], "a": [value], "n": [p.batch.height]})
         resolved: dict[Any, str] = {}
         unknown: list[Any] = []
         for k, a, n in counts.iter_rows():
@@ -754,6 +605,7 @@ class Mapper:
 
     def _equipment_by_code(
         self,
+        p: Pass,
         frame: pl.DataFrame,
         col: str,
         alias: pl.Expr,
@@ -781,14 +633,14 @@ class Mapper:
             return bool(new)
 
         if learn_later:
-            self._learner(f"__code.{col}", col, learn)
+            p.learner(f"__code.{col}", col, learn)
         else:
-            learn(self._values(frame, col))
-        code = self._memo_col(
+            learn(distinct(frame, col))
+        code = p.memo_col(
             f"__code.{col}", pl.col(col).replace_strict(codes, default=None, return_dtype=pl.UInt32)
         )
         if tally:
-            self._after_stage.append(lambda staged: self._count_codes(col, staged))
+            p.after_stage.append(lambda staged: self._count_codes(p, col, staged))
         eid_expr = pl.lit(pl.Series([eid for _a, eid in info], dtype=pl.String)).gather(code)
         unknown = [i for i, (a, eid) in enumerate(info) if a is not None and eid is None]
         if not unknown:
@@ -797,9 +649,9 @@ class Mapper:
             label, code.is_in(unknown), alias, [info[i][0] for i in unknown]
         )
 
-    def _count_codes(self, col: str, staged: pl.DataFrame) -> None:
+    def _count_codes(self, p: Pass, col: str, staged: pl.DataFrame) -> None:
         name = f"__code.{col}"
-        frame = staged if name in staged.columns else self._frame_of([name], staged)
+        frame = staged if name in staged.columns else p.dimension_of([name])
         assert frame is not None
         codes = frame.get_column(name)
         arr = codes.to_numpy()
@@ -882,7 +734,7 @@ class Mapper:
                           "__unit": pl.String},
         )  # fmt: skip
 
-    def _melt(self, batch: pl.DataFrame) -> pl.DataFrame:
+    def _melt(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, Factored | None]:
         if self.src.wide is not None:
             keys = [self.src.wide.time_column]
             return self._melt_factored(batch, keys, self._tag_columns(batch.columns, set(keys)))
@@ -899,11 +751,13 @@ class Mapper:
         return long.with_columns(
             pl.col("__tag").replace_strict(order, return_dtype=pl.Int32).alias("__tag_pos"),
             pl.col("__tag").alias("__column"),
-        ).sort("_row", "__tag_pos")
+        ).sort("_row", "__tag_pos"), None
 
-    def _melt_factored(self, batch: pl.DataFrame, keys: list[str], tags: list[str]) -> pl.DataFrame:
+    def _melt_factored(
+        self, batch: pl.DataFrame, keys: list[str], tags: list[str]
+    ) -> tuple[pl.DataFrame, Factored]:
         """A wide batch as cells (tag column by tag column), with the per-row and per-tag frames
-        set aside for :meth:`_stage`: no per-cell copy of the time, equipment or signal."""
+        set aside for :meth:`Pass.stage`: no per-cell copy of the time, equipment or signal."""
         key = tuple(tags)
         table = self._tag_tables.get(key)
         if table is None:
@@ -912,22 +766,19 @@ class Mapper:
             )
         assert self.src.wide is not None
         n, t = batch.height, len(tags)
-        self._rows = batch.select(
-            *keys, "_row", pl.col(self.src.wide.time_column).alias("__ts_utc")
-        )
-        self._tags = table
-        self._dims0 = (self._rows, self._tags)
+        rows = batch.select(*keys, "_row", pl.col(self.src.wide.time_column).alias("__ts_utc"))
         values = (
             pl.concat([batch.get_column(c).cast(pl.String) for c in tags])
             if t else pl.Series(dtype=pl.String)
         )  # fmt: skip
-        return pl.DataFrame(
+        cells = pl.DataFrame(
             {
                 "__value": values,
                 "__row_pos": np.tile(np.arange(n, dtype=np.uint32), t),
                 "__tag_pos": np.repeat(np.arange(t, dtype=np.uint32), n),
             }
         ).rechunk()  # one chunk per tag column otherwise: every later op would pay for them
+        return cells, Factored(rows, table)
 
     def _batch_clock(self, long: pl.DataFrame) -> pl.DataFrame:
         b = self.src.batch
