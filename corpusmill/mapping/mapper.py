@@ -18,9 +18,11 @@ import polars as pl
 
 from corpusmill import canonical, timeutil, units
 from corpusmill.config import Source, SourcesConfig, normalize_alias
+from corpusmill.mapping.fields import Text, integer, number, text
 from corpusmill.mapping.problems import MappingError, Problem, problem, suspect
 from corpusmill.mapping.reshape import Factored
 from corpusmill.mapping.staging import Pass, distinct
+from corpusmill.mapping.units import Units
 
 #: Canonical identifier fields that default to "<source>:<file name>:<row>" when not mapped.
 ID_FIELDS = {
@@ -30,10 +32,6 @@ ID_FIELDS = {
     "documents": "doc_id",
     "inspection_images": "image_id",
 }
-
-
-#: Values sampled to tell a repetitive text column from one of mostly distinct values.
-_SAMPLE = 4096
 
 
 @dataclass
@@ -67,35 +65,6 @@ ALIAS_SCHEMA = pl.Schema(
 )  # fmt: skip
 
 
-@dataclass
-class _UnitState:
-    """Units resolved so far for one numeric field: the table of (scale, offset, SI unit), with
-    position 0 for "no unit" (left as delivered), and each delivered value's position."""
-
-    table: list[tuple[float, float, str | None]] = field(default_factory=lambda: [(1.0, 0.0, None)])
-    where: dict[str, int] = field(default_factory=dict)  # unit -> position
-    position: dict[Any, int] = field(default_factory=dict)  # delivered value -> position
-    bad: set[Any] = field(default_factory=set)  # delivered values whose unit is unknown
-
-    def resolve(self, value: Any, unit: str | None) -> None:
-        if unit is None:
-            self.position[value] = 0
-            return
-        if unit not in self.where:
-            try:
-                conv = units.to_si(unit)
-            except units.UnitError:
-                self.bad.add(value)
-                return
-            self.where[unit] = len(self.table)
-            self.table.append(conv)
-        self.position[value] = self.where[unit]
-
-
-def _text(col: str) -> pl.Expr:
-    return pl.col(col).cast(pl.String).str.strip_chars()
-
-
 class Mapper:
     """Maps batches of one file of one source onto its canonical table."""
 
@@ -114,9 +83,8 @@ class Mapper:
         self._tag_tables: dict[tuple[str, ...], pl.DataFrame] = {}
         # state kept across the batches of the file, so a batch resolves only values it is the
         # first to deliver
-        self._repetitive: dict[str, bool] = {}  # text column -> few distinct values (sampled)
-        self._clean: dict[str, set[str]] = {}  # column -> values known to need no trimming
-        self._unit_state: dict[str, _UnitState] = {}
+        self._text = Text()
+        self._units = Units(src, self.table)
         self._codes: dict[str, dict[str, int]] = {}  # column -> spelling -> code
         self._code_info: dict[str, list[tuple[str | None, str | None]]] = {}  # (alias, id)
         self._check_columns()
@@ -301,8 +269,9 @@ class Mapper:
             label = col or name
             delivered = p.dtype(src_expr)
             if isinstance(dtype, pl.Float64):  # numbers always pass through unit conversion
-                exprs[name], probs, si = self._numeric(name, src_expr, label, p, delivered)
-                problems += probs
+                parsed, bad_number = number(name, src_expr, label, p, delivered)
+                exprs[name], bad_unit, si = self._units.convert(name, parsed, p)
+                problems += [q for q in (bad_number, bad_unit) if q is not None]
                 if si is not None:
                     si_units[name] = si
             elif delivered == dtype and delivered != pl.String:
@@ -312,10 +281,10 @@ class Mapper:
                 if prob is not None:
                     problems.append(prob)
             elif isinstance(dtype, pl.Int64):
-                exprs[name], prob = self._integer(src_expr, label)
+                exprs[name], prob = integer(src_expr, label)
                 problems.append(prob)
             else:
-                exprs[name] = self._text_of(src_expr, p)
+                exprs[name] = self._text.of(src_expr, p)
         if "value" in si_units and "unit" in self.schema:
             exprs["unit"] = si_units["value"]  # the SI unit the value was converted to
         self._derived(exprs)
@@ -325,54 +294,6 @@ class Mapper:
             if prob is not None:
                 problems.insert(0, prob)
         return exprs, problems
-
-    def _text_of(self, expr: pl.Expr, p: Pass) -> pl.Expr:
-        """``expr`` as text without surrounding whitespace.
-
-        Machine exports repeat a few values (signal names, flags, codes) in a column: once those
-        values are known to have nothing to trim, the column is used as it is, which costs a
-        lookup instead of trimming every row; a value not seen before is checked after staging
-        (see :meth:`Pass.learner`). Python's ``str.strip`` trims a superset of the characters polars
-        trims, so a value it leaves alone needs no trimming. Columns of mostly distinct values,
-        and the exact pass, trim row by row.
-        """
-        stripped = expr.cast(pl.String).str.strip_chars()
-        roots = expr.meta.root_names()
-        if not expr.meta.is_column() or len(roots) != 1:
-            return stripped
-        col = roots[0]
-        frame = p.frame_of(roots)
-        if frame is None or frame.schema[col] != pl.String:
-            return stripped
-        clean = self._clean.setdefault(col, set())
-        if frame is not p.batch:  # a dimension: a few hundred values at most
-            for v in frame.get_column(col).to_list():
-                if v is not None and v not in clean:
-                    if v != v.strip():
-                        return stripped
-                    clean.add(v)
-            return expr
-        if not p.fast or not self._is_repetitive(p.batch, col):
-            return stripped
-
-        def learn(values: list[str]) -> bool:
-            if all(v == v.strip() for v in values):
-                clean.update(values)  # rows already staged as they are: nothing to redo
-                return False
-            self._repetitive[col] = False  # values to trim: trim this column row by row
-            return True
-
-        known = p.memo_col(
-            f"__clean.{col}", pl.when(pl.col(col).is_in(sorted(clean))).then(pl.lit(True))
-        )
-        p.learner(known.meta.output_name(), col, learn)
-        return expr
-
-    def _is_repetitive(self, batch: pl.DataFrame, col: str) -> bool:
-        if col not in self._repetitive:
-            n = batch.get_column(col).head(_SAMPLE).n_unique()
-            self._repetitive[col] = n <= max(min(batch.height, _SAMPLE) // 4, 16)
-        return self._repetitive[col]
 
     def _derived(self, exprs: dict[str, pl.Expr]) -> None:
         id_field = ID_FIELDS.get(self.table)
@@ -384,138 +305,6 @@ class Mapper:
         if self.table == "sensor_readings":
             if self.src.signals and "signal" in exprs:
                 exprs["signal"] = exprs["signal"].replace(self.src.signals)
-
-    def _numeric(
-        self,
-        name: str,
-        expr: pl.Expr,
-        label: str,
-        p: Pass,
-        delivered: pl.DataType,
-    ) -> tuple[pl.Expr, list[Problem], pl.Expr | None]:
-        """The value in SI, the problems a row can have, and the SI unit (None: no unit)."""
-        problems: list[Problem] = []
-        if delivered.is_numeric():
-            parsed = expr.cast(pl.Float64)  # typed by the reader: nothing to parse
-        elif p.fast:
-            # a padded or non-numeric cell parses to null here: flagged, and redone exactly
-            as_number = expr.cast(pl.String).cast(pl.Float64, strict=False)
-            parsed = p.memo_col(f"__num.{name}", as_number)
-            problems.append(suspect(expr.is_not_null() & parsed.is_null()))
-        else:
-            raw = p.memo_col(f"__raw.{name}", expr.cast(pl.String).str.strip_chars())
-            parsed = p.memo_col(f"__num.{name}", raw.cast(pl.Float64, strict=False))
-            problems.append(
-                problem(
-                    "non_numeric",
-                    p.cell_label(label),
-                    raw.is_not_null() & (raw != "") & parsed.is_null(),
-                    raw,
-                    pl.format("non-numeric value '{}' in numeric column '{}'", raw, pl.lit(label)),
-                )
-            )
-        unit_spec = self._unit_for(name, p)
-        if unit_spec is None:
-            return parsed, problems, None
-        if isinstance(unit_spec, str):
-            scale, offset, si = units.to_si(unit_spec)
-            return parsed * scale + offset, problems, pl.lit(si, pl.String)
-        at, table, bad = self._unit_positions(name, *unit_spec, p)
-
-        def lookup(i: int, dtype: pl.DataType) -> pl.Expr:
-            return pl.lit(pl.Series([t[i] for t in table], dtype=dtype)).gather(at)
-
-        if bad is not None:
-            problems.append(bad)
-        si_unit = lookup(2, pl.String())
-        # named, so a wide file's scale and offset are looked up once per tag, not per cell
-        scale = p.memo_col(f"__scale.{name}", lookup(0, pl.Float64()))
-        offset = p.memo_col(f"__offset.{name}", lookup(1, pl.Float64()))
-        return parsed * scale + offset, problems, si_unit
-
-    def _unit_positions(
-        self, name: str, unit_expr: pl.Expr, unit_label: str, p: Pass
-    ) -> tuple[pl.Expr, list[tuple[float, float, str | None]], Problem | None]:
-        """Per row, the position of its unit's (scale, offset, SI unit) in a table of the units
-        this batch uses: null where the unit is unknown. A row without a unit is left as
-        delivered (scale 1, offset 0, unit null).
-
-        The unit usually comes from one delivered column (a unit column, the signal name, a wide
-        file's tag): it is resolved once per distinct value of that column, and each row looks its
-        value up, instead of trimming and converting every row.
-        """
-        roots = unit_expr.meta.root_names()
-        if len(roots) != 1 or p.frame_of(roots) is None:
-            unit_expr = p.memo_col(f"__unit.{name}", unit_expr)
-            roots = [f"__unit.{name}"]
-            frame = p.batch.select(unit_expr.alias(roots[0]))
-            state = _UnitState()  # resolved per batch: the values are the expression's
-        else:
-            frame = p.frame_of(roots)
-            state = self._unit_state.setdefault(name, _UnitState())
-        assert frame is not None
-        root = roots[0]
-        dtype = frame.schema[root]
-
-        def learn(values: list[Any]) -> bool:
-            new = [v for v in values if v not in state.position and v not in state.bad]
-            if new:
-                fresh = pl.DataFrame({root: new}, schema={root: dtype})
-                for value, unit in fresh.with_columns(unit_expr.alias("__u")).iter_rows():
-                    state.resolve(value, unit)
-            return bool(new)
-
-        if p.fast and frame is p.batch:  # values new to this file are resolved after staging
-            p.learner(f"__unit_at.{name}", root, learn)
-        else:
-            learn(distinct(frame, root))
-        col = pl.col(root)
-        positions = {v: i for v, i in state.position.items() if v is not None}
-        found = col.replace_strict(positions, default=None, return_dtype=pl.UInt32)
-        at_expr = p.memo_col(
-            f"__unit_at.{name}",
-            pl.when(col.is_null())
-            .then(pl.lit(state.position.get(None, 0), pl.UInt32))
-            .otherwise(found),
-        )
-        bad_values = sorted(state.bad, key=str)
-        bad = None
-        if bad_values:
-            bad = problem(
-                "unknown_unit",
-                unit_label,
-                col.is_in(bad_values),
-                unit_expr,
-                pl.format("unit '{}' is not a known unit", unit_expr),
-            )
-        return at_expr, state.table, bad
-
-    def _unit_for(self, name: str, p: Pass) -> str | tuple[pl.Expr, str] | None:
-        """The unit a numeric field is delivered in: a constant, or a per-row expression."""
-        if name in self.src.units:
-            return self.src.units[name]
-        if name == "t_offset_s" and self.src.batch is not None:
-            return self.src.batch.offset_unit
-        if self.table != "sensor_readings" or name != "value":
-            return None
-        if p.has("__unit"):
-            return pl.col("__unit"), "unit"
-        if "unit" in self.src.fields:
-            col = self.src.fields["unit"]
-            return _text(col), col
-        if self.src.signal_units and "signal" in self.src.fields:
-            sig = _text(self.src.fields["signal"])
-            return sig.replace_strict(self.src.signal_units, default=None), "signal_units"
-        return None
-
-    def _integer(self, expr: pl.Expr, label: str) -> tuple[pl.Expr, Problem]:
-        raw = expr.cast(pl.String).str.strip_chars()
-        parsed = raw.cast(pl.Float64, strict=False)
-        bad = raw.is_not_null() & (raw != "") & (parsed.is_null() | (parsed != parsed.round(0)))
-        return parsed.cast(pl.Int64, strict=False), problem(
-            "non_numeric", label, bad, raw,
-            pl.format("not a whole number: '{}' in column '{}'", raw, pl.lit(label)),
-        )  # fmt: skip
 
     def _timestamp(
         self, name: str, expr: pl.Expr, label: str, p: Pass
@@ -561,7 +350,7 @@ class Mapper:
             alias, label = pl.col("__equipment"), "equipment"
         elif "equipment_id" in self.src.fields:
             label = self.src.fields["equipment_id"]
-            alias = _text(label)
+            alias = text(label)
         elif self.src.equipment:
             alias, label = pl.lit(self.src.equipment), "equipment"
         elif "equipment_id" in self.src.constants:
