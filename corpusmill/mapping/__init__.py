@@ -5,6 +5,8 @@ quarantine rows. Nothing is dropped: a row either leaves as a canonical row (wid
 one per tag cell) or as exactly one quarantine row naming the first problem found.
 """
 
-from corpusmill.mapping.mapper import ALIAS_SCHEMA, AliasTally, FileContext, Mapper, MappingError
+from corpusmill.mapping.equipment import ALIAS_SCHEMA, AliasTally
+from corpusmill.mapping.mapper import FileContext, Mapper
+from corpusmill.mapping.problems import MappingError
 
 __all__ = ["ALIAS_SCHEMA", "AliasTally", "FileContext", "Mapper", "MappingError"]
