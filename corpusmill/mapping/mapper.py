@@ -1,24 +1,22 @@
-"""Map delivered rows onto the canonical model, one batch at a time.
+"""The :class:`Mapper`: the fast pass and the exact pass over each batch of one file.
 
-A :class:`Mapper` turns a batch of delivered columns (plus ``_row``) into canonical rows and
-quarantine rows. Nothing is dropped: a row either leaves as a canonical row (wide and batch files:
-one per tag cell) or as exactly one quarantine row naming the first problem found.
+It owns the state kept across the batches of the file (one object per concern: text, units,
+timestamps, equipment, reshaping), builds each canonical field from its concern's expressions, and
+turns the staged pass into canonical rows and quarantine rows.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 
-from corpusmill import canonical, units
+from corpusmill import canonical
 from corpusmill.config import Source, SourcesConfig
 from corpusmill.mapping.equipment import AliasTally, Equipment
 from corpusmill.mapping.fields import Text, integer, number
 from corpusmill.mapping.problems import MappingError, Problem
-from corpusmill.mapping.reshape import Factored
+from corpusmill.mapping.reshape import Factored, Reshaper
 from corpusmill.mapping.staging import Pass
 from corpusmill.mapping.time import Timestamps
 from corpusmill.mapping.units import Units
@@ -52,14 +50,13 @@ class Mapper:
         self.columns = columns
         self.table = canonical.KIND_TABLE[src.kind]
         self.schema = canonical.schema(self.table)
-        self._batch_positions: dict[str, int] = {}  # batch id -> next sample index
-        self._tag_tables: dict[tuple[str, ...], pl.DataFrame] = {}
         # state kept across the batches of the file, so a batch resolves only values it is the
         # first to deliver
         self._text = Text()
         self._units = Units(src, self.table)
         self._times = Timestamps(src.time, cfg.timezone_for(src))
         self._equipment = Equipment(src, cfg.alias_map())
+        self._reshaper = Reshaper(src)
         self._check_columns()
 
     @property
@@ -90,6 +87,12 @@ class Mapper:
         have = set(self.columns)
         return {c: use for c, use in self._mapped_columns().items() if c not in have}
 
+    def tag_columns(self, columns: list[str], exclude: set[str]) -> list[str]:
+        """A wide or batch file's columns holding readings: each of their cells is one reading."""
+        return self._reshaper.tag_columns(columns, exclude)
+
+    _tag_columns = tag_columns  # the name corpusmill/ingest.py calls
+
     def _check_columns(self) -> None:
         unknown = set(self.src.fields) - set(self.schema)
         if unknown:
@@ -116,12 +119,12 @@ class Mapper:
         slower, and the reference the two passes must equal.
         """
         batch = batch.rechunk()  # streamed batches arrive in many chunks; each op pays for them
-        dims = None  # a wide batch's per-row and per-tag frames (see Pass.stage)
+        dims: Factored | None = None  # a wide batch's per-row and per-tag frames
         if self.src.shape in ("wide", "batch") and self.src.kind == "sensor":
-            batch, dims = self._melt(batch)
+            batch, dims = self._reshaper.melt(batch)
         if exact:
-            cells = (dims.materialize(batch) if dims is not None else batch).rechunk()
-            good, bad = self._exact(Pass(cells.with_row_index("__pos"), None, fast=False))
+            cells = _unfactored(batch, dims).rechunk().with_row_index("__pos")
+            good, bad = self._exact(Pass(cells, None, fast=False))
             return good.drop("__pos"), bad
         while True:  # ends: a learner returns True only when it learned something
             p = Pass(batch, dims, fast=True)
@@ -146,8 +149,7 @@ class Mapper:
         )
         # rechunked: polars 2.1 panics formatting a reason from a filtered multi-chunk string
         # column (an out-of-bounds view), and the flagged rows are few
-        sub = batch.filter(flags)
-        sub = (dims.materialize(sub) if dims is not None else sub).rechunk()
+        sub = _unfactored(batch.filter(flags), dims).rechunk()
         sub = sub.with_columns(flags.arg_true().alias("__pos"))
         redone, bad = self._exact(Pass(sub, None, fast=False))
         if redone.height:
@@ -159,7 +161,7 @@ class Mapper:
         row, naming the first problem found."""
         exprs, problems = self._field_exprs(p)
         first = pl.coalesce(
-            [pl.when(p.mask).then(pl.lit(i, pl.Int32)) for i, p in enumerate(problems)]
+            [pl.when(q.mask).then(pl.lit(i, pl.Int32)) for i, q in enumerate(problems)]
             or [pl.lit(None, pl.Int32)]
         )
         staged = self._stage(p, exprs, {"_problem": first})
@@ -171,8 +173,8 @@ class Mapper:
 
         def pick(attr: str) -> pl.Expr:
             return pl.coalesce(
-                [pl.when(pl.col("_problem") == i).then(getattr(p, attr).cast(pl.String))
-                 for i, p in enumerate(problems)]
+                [pl.when(pl.col("_problem") == i).then(getattr(q, attr).cast(pl.String))
+                 for i, q in enumerate(problems)]
             )  # fmt: skip
 
         ctx = self.ctx
@@ -289,109 +291,8 @@ class Mapper:
             if self.src.signals and "signal" in exprs:
                 exprs["signal"] = exprs["signal"].replace(self.src.signals)
 
-    # -- wide and batch reshaping ----------------------------------------------------------
 
-    def _tag_columns(self, columns: list[str], exclude: set[str]) -> list[str]:
-        spec = self.src.wide or self.src.batch
-        assert spec is not None
-        candidates = [c for c in columns if c not in exclude and c != "_row"]
-        if spec.tag_columns == "all":
-            return candidates
-        if isinstance(spec.tag_columns, list):
-            return [c for c in spec.tag_columns if c in candidates]
-        rx = re.compile(spec.tag_columns)
-        return [c for c in candidates if rx.search(c)]
-
-    def tag_table(self, tags: list[str]) -> pl.DataFrame:
-        """Per tag column: the equipment alias, signal and unit its readings carry."""
-        spec = self.src.wide or self.src.batch
-        assert spec is not None
-        rx = re.compile(spec.equipment_from_tag) if spec.equipment_from_tag else None
-        rows = []
-        for tag in tags:
-            ts = spec.tags.get(tag)
-            equipment = ts.equipment if ts and ts.equipment else None
-            signal = ts.signal if ts and ts.signal else None
-            if rx is not None and (m := rx.search(tag)):
-                equipment = equipment or m.group("equipment")
-                if "signal" in rx.groupindex and m.group("signal"):
-                    signal = signal or m.group("signal")
-            equipment = equipment or self.src.equipment
-            signal = self.src.signals.get(signal or tag, signal or tag)
-            unit = (ts.unit if ts and ts.unit else None) or self.src.signal_units.get(signal)
-            rows.append({"__tag": tag, "__equipment": equipment, "__signal": signal,
-                         "__unit": unit})  # fmt: skip
-        return pl.DataFrame(
-            rows, schema={"__tag": pl.String, "__equipment": pl.String, "__signal": pl.String,
-                          "__unit": pl.String},
-        )  # fmt: skip
-
-    def _melt(self, batch: pl.DataFrame) -> tuple[pl.DataFrame, Factored | None]:
-        if self.src.wide is not None:
-            keys = [self.src.wide.time_column]
-            return self._melt_factored(batch, keys, self._tag_columns(batch.columns, set(keys)))
-        b = self.src.batch
-        assert b is not None
-        keys = [b.batch_column] + ([b.offset_column] if b.offset_column else [])
-        tags = self._tag_columns(batch.columns, set(keys))
-        long = batch.select(
-            *keys, "_row", *[pl.col(t).cast(pl.String).alias(t) for t in tags]
-        ).unpivot(index=[*keys, "_row"], on=tags, variable_name="__tag", value_name="__value")
-        long = self._batch_clock(long.join(self.tag_table(tags), on="__tag", how="left"))
-        # keep the delivered file order: row, then tag column order
-        order = {t: i for i, t in enumerate(tags)}
-        return long.with_columns(
-            pl.col("__tag").replace_strict(order, return_dtype=pl.Int32).alias("__tag_pos"),
-            pl.col("__tag").alias("__column"),
-        ).sort("_row", "__tag_pos"), None
-
-    def _melt_factored(
-        self, batch: pl.DataFrame, keys: list[str], tags: list[str]
-    ) -> tuple[pl.DataFrame, Factored]:
-        """A wide batch as cells (tag column by tag column), with the per-row and per-tag frames
-        set aside for :meth:`Pass.stage`: no per-cell copy of the time, equipment or signal."""
-        key = tuple(tags)
-        table = self._tag_tables.get(key)
-        if table is None:
-            table = self._tag_tables[key] = self.tag_table(tags).with_columns(
-                pl.col("__tag").alias("__column")
-            )
-        assert self.src.wide is not None
-        n, t = batch.height, len(tags)
-        rows = batch.select(*keys, "_row", pl.col(self.src.wide.time_column).alias("__ts_utc"))
-        values = (
-            pl.concat([batch.get_column(c).cast(pl.String) for c in tags])
-            if t else pl.Series(dtype=pl.String)
-        )  # fmt: skip
-        cells = pl.DataFrame(
-            {
-                "__value": values,
-                "__row_pos": np.tile(np.arange(n, dtype=np.uint32), t),
-                "__tag_pos": np.repeat(np.arange(t, dtype=np.uint32), n),
-            }
-        ).rechunk()  # one chunk per tag column otherwise: every later op would pay for them
-        return cells, Factored(rows, table)
-
-    def _batch_clock(self, long: pl.DataFrame) -> pl.DataFrame:
-        b = self.src.batch
-        assert b is not None
-        batch_id = pl.col(b.batch_column).cast(pl.String).str.strip_chars()
-        long = long.with_columns(batch_id.alias("__batch_id"))
-        # sample index: position of the delivered row within its batch, carried across batches
-        rows = long.select("__batch_id", "_row").unique(maintain_order=True).sort("_row")
-        idx = rows.with_columns(pl.int_range(pl.len()).over("__batch_id").alias("__local"))
-        start = {k: self._batch_positions.get(k, 0) for k in idx["__batch_id"].unique().to_list()}
-        idx = idx.with_columns(
-            (pl.col("__local") + pl.col("__batch_id").replace_strict(start, default=0,
-             return_dtype=pl.Int64)).alias("__sample_index")  # fmt: skip
-        )
-        for k, n in idx.group_by("__batch_id").agg(pl.len()).iter_rows():
-            self._batch_positions[k] = self._batch_positions.get(k, 0) + n
-        long = long.join(idx.select("_row", "__sample_index"), on="_row", how="left")
-        if b.offset_column:
-            if units.to_si(b.offset_unit)[2] != "s":
-                msg = f"source {self.src.name!r}: batch.offset_unit {b.offset_unit!r} is not a time"
-                raise MappingError(msg)
-            long = long.with_columns(pl.col(b.offset_column).cast(pl.String).alias("__t_offset_s"))
-        return long
-
+def _unfactored(cells: pl.DataFrame, dims: Factored | None) -> pl.DataFrame:
+    """The exact pass reads plain rows: a factored batch's cells with their row's and tag's
+    columns."""
+    return dims.materialize(cells) if dims is not None else cells
