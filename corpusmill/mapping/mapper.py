@@ -33,6 +33,9 @@ ID_FIELDS = {
 
 @dataclass
 class FileContext:
+    """The delivery a batch comes from, stamped on each of its canonical and quarantine rows so
+    every row traces back to its file and run."""
+
     source: str
     file: str
     sha256: str
@@ -61,12 +64,13 @@ class Mapper:
 
     @property
     def tally(self) -> AliasTally:
-        """Every equipment spelling this file delivered so far, with the id it resolved to."""
+        """Every equipment spelling this file delivered so far and its id: ingest keeps it per
+        file, so unknown spellings can be added to the registry."""
         return self._equipment.tally
 
     @property
     def aliases(self) -> dict[str, str]:
-        """The registry: normalised spelling -> equipment id."""
+        """The registry the spellings are resolved against (normalised spelling -> id)."""
         return self._equipment.aliases
 
     # -- column checks ---------------------------------------------------------------------
@@ -116,7 +120,8 @@ class Mapper:
         both passes give the same values, so the output is the exact pass's on every row.
 
         ``exact=True`` maps every row (a wide file's cells unfactored) with the exact pass alone:
-        slower, and the reference the two passes must equal.
+        slower, and the reference the two passes must equal. Only the fast pass counts the
+        :attr:`tally`, as each row goes through it once.
         """
         batch = batch.rechunk()  # streamed batches arrive in many chunks; each op pays for them
         dims: Factored | None = None  # a wide batch's per-row and per-tag frames
