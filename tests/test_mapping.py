@@ -208,12 +208,6 @@ def test_batch_file_fast_pass_equals_exact_pass_and_clock_runs_on(tmp_path: Path
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug, kept as it was: a learner takes 'as many failed lookups as null values' "
-    "for 'no value to learn', but a row without a unit looks up position 0, not null; so a new "
-    "unit next to as many unit-less cells is never resolved and its values become null unflagged",
-)
 @pytest.mark.parametrize(
     ("block", "columns", "rows"),
     [
@@ -226,6 +220,7 @@ def test_batch_file_fast_pass_equals_exact_pass_and_clock_runs_on(tmp_path: Path
 def test_new_unit_next_to_as_many_unitless_cells_is_converted(
     tmp_path: Path, block: str, columns: list[str], rows: list[tuple]
 ) -> None:
+    """A first batch whose new unit has as many cells as the unit-less ones (values once lost)."""
     batch = _batch(rows, columns, 1)
     good, _bad = _mapper(tmp_path, block, columns).transform(batch)
     want, _want_bad = _mapper(tmp_path, block, columns).transform(batch, exact=True)

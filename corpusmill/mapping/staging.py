@@ -75,10 +75,12 @@ class Pass:
         something, which stages the batch again."""
 
         def check(staged: pl.DataFrame) -> bool:
-            looked = staged.get_column(memo)
-            if looked.null_count() == staged.get_column(col).null_count():
+            # not a comparison of null counts: a lookup may map a null value to a found entry
+            # (a cell without a unit), so equal counts can hide an unseen value
+            unseen = staged.get_column(memo).is_null() & staged.get_column(col).is_not_null()
+            if not unseen.any():
                 return False
-            missing = staged.filter(looked.is_null() & staged.get_column(col).is_not_null())
+            missing = staged.filter(unseen)
             return bool(learn(missing.get_column(col).unique().to_list()))
 
         self.learners.append(check)
