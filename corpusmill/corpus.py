@@ -113,9 +113,12 @@ class CorpusSpec:
                                                                            descending=[True, False])
         )
 
-    def has_inputs(self, heights: Mapping[str, int]) -> bool:
-        """Whether any input has rows (``heights``: table -> row count; absent = 0)."""
-        return any(heights.get(t, 0) > 0 for t in self.inputs)
+    def missing_inputs(self, heights: Mapping[str, int]) -> str | None:
+        """Why the corpus cannot be built (``"skipped: no documents, no maintenance_records"``),
+        or None when an input has rows. ``heights``: table -> row count; absent = 0."""
+        if any(heights.get(t, 0) > 0 for t in self.inputs):
+            return None
+        return "skipped: " + ", ".join(f"no {t}" for t in self.inputs)
 
     def items(self, frame: pl.DataFrame) -> pl.DataFrame:
         """One row per training sample: ``item_id``, ``n_tokens``, ``n_bytes`` (the planner's sizes).

@@ -35,6 +35,10 @@ def _corpus_asset(spec: CorpusSpec) -> dg.AssetsDefinition:
         from quality.publish import manifest_summary
 
         frames, input_versions = read_inputs(corpusmill.lake, spec)
+        missing = spec.missing_inputs({t: f.height for t, f in frames.items()})
+        if missing is not None:
+            context.log.warning(f"{spec.name}: {missing}")
+            return dg.MaterializeResult(metadata={"skipped": missing, "dagster/row_count": 0})
         config = spec.defaults
         result = spec.build(frames, config)
         validation = validate_table(result.frame, spec.name, None, run_id=run_id(context),

@@ -6,16 +6,21 @@ import dagster as dg
 from assets.automation import EAGER
 from assets.metadata import frame_md
 from assets.resources import ComputeResource, CorpusmillResource
-from corpusmill import layout
+from corpusmill import lake, layout
 from corpusmill.config import SourcesConfig
 from corpusmill.corpora import CORPORA
 
 
 def build_partition_assets(cfg: SourcesConfig) -> list[dg.AssetsDefinition]:
+    fed = set(cfg.ingested_sources())
+    corpora = [name for name, spec in CORPORA.items() if fed.intersection(spec.inputs)]
+    if not corpora:
+        return []
+
     @dg.asset(
         name="shard_plan",
         group_name="partition",
-        deps=[dg.AssetKey(c) for c in CORPORA],
+        deps=[dg.AssetKey(c) for c in corpora],
         automation_condition=EAGER,
         kinds={"polars", "parquet"},
     )
@@ -28,6 +33,10 @@ def build_partition_assets(cfg: SourcesConfig) -> list[dg.AssetsDefinition]:
 
         catalog = cc.load_catalog(compute.catalog or None)
         job = cc.load_job(compute.job or None)
+        if not lake.exists(corpusmill.layout.table(job.corpus)):
+            why = f"skipped: {job.corpus} is not built (its inputs have no rows)"
+            context.log.warning(f"shard_plan: {why}")
+            return dg.MaterializeResult(metadata={"skipped": why, "dagster/row_count": 0})
         out = plan_corpus(corpusmill.lake, corpusmill.home_dir.shards, catalog, job)
         corpusmill.refresh_catalog(layout.PLAN_TABLES)
         s = out.plan.summary
