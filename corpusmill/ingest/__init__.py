@@ -19,7 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pyarrow as pa
 
 from corpusmill import canonical, lake
@@ -37,8 +36,7 @@ from corpusmill.ingest.ledger import (
     pending_files,
     plan_files,
 )
-from corpusmill.ingest.stream import _prefetch, _stream
-from corpusmill.mapping import ALIAS_SCHEMA
+from corpusmill.ingest.stream import SourceStream, _prefetch
 
 __all__ = [
     "BATCH_ROWS",
@@ -101,19 +99,17 @@ def ingest_source(
         ]
         if todo or removed or any(r.status == "duplicate" for r in results):
             say(f"{src.name}: {len(todo)} file(s) to ingest, {len(removed)} removed")
-            quarantine: list[pl.DataFrame] = []
-            aliases: list[pl.DataFrame] = []
-            schema = canonical.schema(table)
-            arrow_schema = lake.to_arrow(pl.DataFrame(schema=schema)).schema
-            stream = _stream(cfg, src, todo, run_id, sidecar, storage_options, quarantine, aliases,
-                             arrow_schema, say, workdir, opened)  # fmt: skip
-            reader = pa.RecordBatchReader.from_batches(arrow_schema, _prefetch(stream))
+            stream = SourceStream(cfg, src, table, todo, run_id=run_id, sidecar=sidecar,
+                                  storage_options=storage_options, say=say, workdir=workdir,
+                                  opened=opened)  # fmt: skip
+            reader = pa.RecordBatchReader.from_batches(
+                stream.arrow_schema, _prefetch(stream.batches())
+            )
             where = {"_file": replaced}
             at = Lake(lake_root)
             lake.replace_rows(at.staged(src.name), reader, where=where)
-            q = pl.concat(quarantine) if quarantine else canonical.empty_quarantine()
-            lake.replace_rows(at.quarantine("ingest", src.name), q, where=where)
-            a = pl.concat(aliases) if aliases else pl.DataFrame(schema=ALIAS_SCHEMA)
-            lake.replace_rows(at.aliases(src.name), a, where=where)
+            lake.replace_rows(at.quarantine("ingest", src.name), stream.quarantine_frame(),
+                              where=where)  # fmt: skip
+            lake.replace_rows(at.aliases(src.name), stream.alias_frame(), where=where)
         _write_ledger(lake_root, src.name, results, shash, run_id, previous)
         return SourceResult(src.name, table, results, removed, time.perf_counter() - t0)
