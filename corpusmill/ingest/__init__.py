@@ -21,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from corpusmill import canonical, lake
+from corpusmill import lake
 from corpusmill.layout import Lake
 from corpusmill.config import DOCUMENT_FORMATS, Source, SourcesConfig
 from corpusmill.ingest.files import IMAGE_SUFFIXES, IngestError, resolve_files, source_hash
@@ -68,8 +68,8 @@ def ingest_source(
     """Ingest the new and changed files of one source into its staged table; see module doc."""
     t0 = time.perf_counter()
     say = progress or (lambda _m: None)
-    table = canonical.KIND_TABLE[src.kind]
-    if table == "equipment":
+    table = cfg.table_of(src)
+    if table is None:
         msg = f"source {src.name!r}: kind equipment is read from the registry, not ingested"
         raise IngestError(msg)
     lake_root = Path(lake_root)
