@@ -9,6 +9,14 @@ Per source, in one run:
   source's staged Delta table in one commit that replaces exactly those files' earlier rows, so
   ingesting the same file twice changes nothing;
 * every row that cannot be ingested goes to quarantine with its file, row, column and reason.
+
+Modules (this package holds :func:`ingest_source`, the run of one source, and re-exports the rest)
+    ``files`` the files a source names, inside the data roots, their stat and the source's hash;
+    ``ledger`` the per-file ledger, the plan of what changed, checksums, conservation counts;
+    ``formats`` opening one file by format (documents, images with a sidecar, tables with joins);
+    ``stream`` :class:`~corpusmill.ingest.stream.SourceStream`, the mapped rows of one run with
+    its quarantine and alias frames, and the prefetch thread that feeds the Delta writer;
+    ``quarantine`` the quarantine rows of the ingest stage.
 """
 
 from __future__ import annotations
@@ -22,7 +30,6 @@ from typing import Any
 import pyarrow as pa
 
 from corpusmill import lake
-from corpusmill.layout import Lake
 from corpusmill.config import DOCUMENT_FORMATS, Source, SourcesConfig
 from corpusmill.ingest.files import IMAGE_SUFFIXES, IngestError, resolve_files, source_hash
 from corpusmill.ingest.formats import BATCH_ROWS, _open
@@ -37,6 +44,7 @@ from corpusmill.ingest.ledger import (
     plan_files,
 )
 from corpusmill.ingest.stream import SourceStream, _prefetch
+from corpusmill.layout import Lake
 
 __all__ = [
     "BATCH_ROWS",

@@ -1,4 +1,4 @@
-"""A source's files: resolved inside the declared data roots, stat'ed, and the hash of its config."""
+"""A source's files, resolved inside the declared data roots and stat'ed; the hash of its config."""
 
 from __future__ import annotations
 

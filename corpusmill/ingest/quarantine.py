@@ -1,4 +1,4 @@
-"""Quarantine rows of the ingest stage: rejected rows, a file that cannot be read, missing columns."""
+"""Quarantine rows of the ingest stage: rejected rows, an unreadable file, missing columns."""
 
 from __future__ import annotations
 
