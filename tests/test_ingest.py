@@ -353,6 +353,18 @@ def test_symlinked_folder_pointing_outside(tmp_path):
     assert sorted(_status(res)) == ["ok.csv", "y.csv"]
 
 
+def test_equipment_kind_is_refused(tmp_path):
+    src = (
+        "  - {name: machines, site: plant, kind: equipment, path: data/eq.csv, format: csv,\n"
+        "     fields: {equipment_id: id, name: name}}\n"
+    )
+    cfg, root = _project(tmp_path, src, {"eq.csv": "id,name\ncnc-01,CNC 1\n"})
+    with pytest.raises(IngestError, match="kind equipment is read from the registry") as e:
+        _run(cfg, root, "machines")
+    assert "'machines'" in str(e.value)
+    assert not root.exists()  # nothing written, not even a ledger
+
+
 # -- reruns and increments --------------------------------------------------------------------
 
 

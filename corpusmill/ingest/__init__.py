@@ -1,0 +1,123 @@
+"""Ingest one source: find its files, skip what is unchanged, map the rest onto the canonical model.
+
+Per source, in one run:
+
+* the files the source's ``path`` names are resolved and must lie inside a declared data root;
+* each file is compared with the source's ledger (size and mtime first, then sha256), so only new
+  and changed files are read: a new file costs its own size, not the history's;
+* the rows of all new or changed files stream through :class:`corpusmill.mapping.Mapper` into the
+  source's staged Delta table in one commit that replaces exactly those files' earlier rows, so
+  ingesting the same file twice changes nothing;
+* every row that cannot be ingested goes to quarantine with its file, row, column and reason.
+
+Modules (this package holds :func:`ingest_source`, the run of one source, and re-exports the rest)
+    ``files`` the files a source names, inside the data roots, their stat and the source's hash;
+    ``ledger`` the per-file ledger, the plan of what changed, checksums, conservation counts;
+    ``formats`` opening one file by format (documents, images with a sidecar, tables with joins);
+    ``stream`` :class:`~corpusmill.ingest.stream.SourceStream`, the mapped rows of one run with
+    its quarantine and alias frames, and the prefetch thread that feeds the Delta writer;
+    ``quarantine`` the quarantine rows of the ingest stage.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from corpusmill import lake
+from corpusmill.config import DOCUMENT_FORMATS, Source, SourcesConfig
+from corpusmill.ingest.files import IMAGE_SUFFIXES, IngestError, resolve_files, source_hash
+from corpusmill.ingest.formats import BATCH_ROWS, _open
+from corpusmill.ingest.ledger import (
+    LEDGER_SCHEMA,
+    FilePlan,
+    FileResult,
+    SourceResult,
+    _write_ledger,
+    conservation,
+    pending_files,
+    plan_files,
+)
+from corpusmill.ingest.stream import SourceStream, _prefetch
+from corpusmill.layout import Lake
+
+__all__ = [
+    "BATCH_ROWS",
+    "IMAGE_SUFFIXES",
+    "LEDGER_SCHEMA",
+    "FilePlan",
+    "FileResult",
+    "IngestError",
+    "SourceResult",
+    "conservation",
+    "ingest_source",
+    "pending_files",
+    "plan_files",
+    "resolve_files",
+    "source_hash",
+]
+
+
+def ingest_source(
+    cfg: SourcesConfig,
+    src: Source,
+    lake_root: Path,
+    *,
+    run_id: str,
+    force: bool = False,
+    storage_options: dict | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SourceResult:
+    """Ingest the new and changed files of one source into its staged table; see module doc."""
+    t0 = time.perf_counter()
+    say = progress or (lambda _m: None)
+    table = cfg.table_of(src)
+    if table is None:
+        msg = f"source {src.name!r}: kind equipment is read from the registry, not ingested"
+        raise IngestError(msg)
+    lake_root = Path(lake_root)
+    with tempfile.TemporaryDirectory(prefix="corpusmill-ingest-") as tmp:
+        workdir = Path(tmp)
+        opened: dict[str, Any] = {}
+
+        def preopen(files: list[str]) -> None:
+            # the first file to read is opened (encoding, field-count check) while the checksums
+            # are computed; if the plan then skips it, the work is simply dropped
+            if src.format in DOCUMENT_FORMATS or src.format == "images":
+                return
+            try:
+                opened[files[0]] = _open(cfg, src, files[0], None, storage_options, workdir)
+            except Exception as e:  # noqa: BLE001 - raised when (if) the file is read
+                opened[files[0]] = e
+
+        plan = plan_files(cfg, src, lake_root, force=force, storage_options=storage_options,
+                          while_hashing=preopen)  # fmt: skip
+        results, todo, removed, shash, sidecar = (
+            plan.results, plan.todo, plan.removed, plan.source_hash, plan.sidecar
+        )
+        previous = plan.previous
+
+        replaced = [fr.file for fr in todo] + removed + [
+            r.file for r in results if r.status == "duplicate"
+        ]
+        if todo or removed or any(r.status == "duplicate" for r in results):
+            say(f"{src.name}: {len(todo)} file(s) to ingest, {len(removed)} removed")
+            stream = SourceStream(cfg, src, table, todo, run_id=run_id, sidecar=sidecar,
+                                  storage_options=storage_options, say=say, workdir=workdir,
+                                  opened=opened)  # fmt: skip
+            reader = pa.RecordBatchReader.from_batches(
+                stream.arrow_schema, _prefetch(stream.batches())
+            )
+            where = {"_file": replaced}
+            at = Lake(lake_root)
+            lake.replace_rows(at.staged(src.name), reader, where=where)
+            lake.replace_rows(at.quarantine("ingest", src.name), stream.quarantine_frame(),
+                              where=where)  # fmt: skip
+            lake.replace_rows(at.aliases(src.name), stream.alias_frame(), where=where)
+        _write_ledger(lake_root, src.name, results, shash, run_id, previous)
+        return SourceResult(src.name, table, results, removed, time.perf_counter() - t0)
