@@ -174,7 +174,7 @@ def _reshaped_tags(mapper: Mapper, columns: list[str]) -> list[str] | None:
     if mapper.src.kind == "sensor" and mapper.src.shape in ("wide", "batch"):
         spec = mapper.src.wide or mapper.src.batch
         keys = {getattr(spec, a, None) for a in ("time_column", "batch_column", "offset_column")}
-        return mapper._tag_columns(columns, {k for k in keys if k})
+        return mapper.tag_columns(columns, {k for k in keys if k})
     return None
 
 

@@ -95,8 +95,6 @@ class Mapper:
         """A wide or batch file's columns holding readings: each of their cells is one reading."""
         return self._reshaper.tag_columns(columns, exclude)
 
-    _tag_columns = tag_columns  # the name corpusmill/ingest.py calls
-
     def _check_columns(self) -> None:
         unknown = set(self.src.fields) - set(self.schema)
         if unknown:
