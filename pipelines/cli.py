@@ -99,6 +99,8 @@ def _run(sources: Path, h, engine: str) -> None:
               f"in {h.dagster}")  # fmt: skip
     for c in report.failed_checks:
         con.print(f"[yellow]check failed:[/] {c}")
+    for line in report.skipped:
+        con.print(f"[dim]{line}[/]")
 
 
 @main.command()

@@ -92,7 +92,11 @@ def _collect(result: dg.ExecuteInProcessResult, report: RunReport, what: str) ->
             report.failed_checks.append(f"{ev.asset_key.to_user_string()}:{ev.check_name}")
     for ev in result.all_events:
         if ev.event_type_value == "STEP_SKIPPED":
-            report.skipped.append(ev.step_key or "?")
+            report.skipped.append(f"{ev.step_key or '?'}: not run (an upstream step failed)")
+    for ev in result.get_asset_materialization_events():
+        why = ev.materialization.metadata.get("skipped")
+        if why is not None:  # an asset with nothing to build says why (e.g. no input rows)
+            report.skipped.append(f"{ev.asset_key.to_user_string()}: {why.value}")
     if not result.success:
         failures = [
             f"{ev.step_key}: {_root_cause(ev.event_specific_data.error)}"

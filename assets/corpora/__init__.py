@@ -38,7 +38,10 @@ def _corpus_asset(spec: CorpusSpec) -> dg.AssetsDefinition:
         missing = spec.missing_inputs({t: f.height for t, f in frames.items()})
         if missing is not None:
             context.log.warning(f"{spec.name}: {missing}")
-            return dg.MaterializeResult(metadata={"skipped": missing, "dagster/row_count": 0})
+            return dg.MaterializeResult(
+                metadata={"skipped": missing, "dagster/row_count": 0},
+                check_results=checks.skipped_results(key, spec.name, missing),
+            )
         config = spec.defaults
         result = spec.build(frames, config)
         validation = validate_table(result.frame, spec.name, None, run_id=run_id(context),
