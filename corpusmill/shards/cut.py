@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from corpusmill.shards.model import MIB, SHARDS_SCHEMA
+from corpusmill.shards.model import MIB, SHARDS_SCHEMA, PoolCost
 
 if TYPE_CHECKING:
     from corpusmill.compute import Catalog, TrainingJob
     from corpusmill.shards.model import ShardPlan
-    from corpusmill.shards.plan import _PoolCost
 
 
 def _cut_points(tokens: pl.Series, targets: list[float]) -> pl.Series:
@@ -99,7 +98,7 @@ def _cut_pool(
 
 
 def _shard_rows(
-    assigned: pl.DataFrame, costs: dict[str, _PoolCost], job: TrainingJob, catalog: Catalog
+    assigned: pl.DataFrame, costs: dict[str, PoolCost], job: TrainingJob, catalog: Catalog
 ) -> pl.DataFrame:
     meta = pl.DataFrame(
         {

@@ -7,6 +7,8 @@ from typing import Any
 
 import polars as pl
 
+from corpusmill.compute import Pool
+
 GIB = float(2**30)
 MIB = float(2**20)
 
@@ -66,3 +68,22 @@ class ShardPlan:
     pools: pl.DataFrame
     summary: dict[str, Any]
     assignment: pl.DataFrame = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PoolCost:
+    """What a pool costs and delivers for one job (the planner's view of a pool)."""
+
+    pool: Pool
+    rate: float  # tokens per wall-clock hour, whole pool
+    per_token: float  # USD per token of compute (held device-hours)
+    egress_per_token: float  # USD per processed token for moving the data (0 when local)
+    remote: bool
+
+    @property
+    def name(self) -> str:
+        return self.pool.name
+
+    @property
+    def total_per_token(self) -> float:
+        return self.per_token + self.egress_per_token

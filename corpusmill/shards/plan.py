@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
@@ -20,6 +19,7 @@ from corpusmill.shards.model import (
     MIB,
     POOLS_SCHEMA,
     InfeasiblePlanError,
+    PoolCost,
     ShardPlan,
 )
 
@@ -29,23 +29,6 @@ DEFAULT_TARGET_SHARD_MIB = 64.0
 SHARD_MEMORY_FRACTION = 0.05
 #: Bumped when a rule changes, so that plan ids of different planners never collide.
 PLANNER_VERSION = 1
-
-
-@dataclass(frozen=True)
-class _PoolCost:
-    pool: Pool
-    rate: float  # tokens per wall-clock hour, whole pool
-    per_token: float  # USD per token of compute (held device-hours)
-    egress_per_token: float  # USD per processed token for moving the data (0 when local)
-    remote: bool
-
-    @property
-    def name(self) -> str:
-        return self.pool.name
-
-    @property
-    def total_per_token(self) -> float:
-        return self.per_token + self.egress_per_token
 
 
 def plan_shards(
@@ -194,20 +177,20 @@ def _check_items(items: pl.DataFrame) -> pl.DataFrame:
     return items
 
 
-def _pool_cost(p: Pool, catalog: Catalog, job: TrainingJob, bytes_per_token: float) -> _PoolCost:
+def _pool_cost(p: Pool, catalog: Catalog, job: TrainingJob, bytes_per_token: float) -> PoolCost:
     rate = p.effective_rate(job.model_class) * 3600.0
     remote = p.region != catalog.data_region
     # data is moved once and cached for every epoch: spread its price over the processed tokens
     egress = bytes_per_token / GIB * p.egress_price_per_gib / job.epochs if remote else 0.0
-    return _PoolCost(p, rate, p.hourly_price() / rate, egress, remote)
+    return PoolCost(p, rate, p.hourly_price() / rate, egress, remote)
 
 
-def _balanced(active: list[_PoolCost], work: float) -> dict[str, float]:
+def _balanced(active: list[PoolCost], work: float) -> dict[str, float]:
     total = sum(c.rate for c in active)
     return {c.name: work * c.rate / total for c in active}
 
 
-def _egress_rule(costs: dict[str, _PoolCost]) -> tuple[list[_PoolCost], dict[str, str]]:
+def _egress_rule(costs: dict[str, PoolCost]) -> tuple[list[PoolCost], dict[str, str]]:
     """Drop remote pools whose transfer costs more per token than the compute time it saves."""
     active = list(costs.values())
     dropped: dict[str, str] = {}
@@ -233,7 +216,7 @@ def _egress_rule(costs: dict[str, _PoolCost]) -> tuple[list[_PoolCost], dict[str
 
 
 def _with_deadline(
-    active: list[_PoolCost], reserve: list[_PoolCost], work: float, deadline: float | None
+    active: list[PoolCost], reserve: list[PoolCost], work: float, deadline: float | None
 ) -> tuple[dict[str, float], dict[str, str]] | None:
     """Balanced shares on ``active``; reserve pools join, shrunk, only if the deadline needs it."""
     shares = _balanced(active, work)
@@ -255,12 +238,12 @@ def _with_deadline(
     return shares, status
 
 
-def _cost(shares: dict[str, float], costs: dict[str, _PoolCost]) -> float:
+def _cost(shares: dict[str, float], costs: dict[str, PoolCost]) -> float:
     return sum(s * costs[n].total_per_token for n, s in shares.items())
 
 
 def _choose_shares(
-    costs: dict[str, _PoolCost], work: float, job: TrainingJob
+    costs: dict[str, PoolCost], work: float, job: TrainingJob
 ) -> tuple[dict[str, float], dict[str, str]]:
     active, dropped = _egress_rule(costs)
     reserve = [costs[n] for n in dropped]
@@ -311,7 +294,7 @@ def _choose_shares(
 
 def _pool_rows(
     shards: pl.DataFrame,
-    costs: dict[str, _PoolCost],
+    costs: dict[str, PoolCost],
     status: dict[str, str],
     job: TrainingJob,
     n_items: int,
