@@ -281,6 +281,10 @@ class SourcesConfig(_Strict):
     sites: dict[str, Site] = Field(default_factory=dict)
     equipment: list[EquipmentEntry] = Field(default_factory=list)
     quality: QualityOverrides = Field(default_factory=dict)
+    corpora: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="settings per corpus (corpora.<name>.<setting>); see docs/corpora.md",
+    )
     sources: Annotated[list[Source], Field(min_length=1)]
 
     # Set by load(): the folder relative paths are resolved against. Not part of the YAML.
@@ -315,7 +319,20 @@ class SourcesConfig(_Strict):
                 aliases[key] = e.id
         return self
 
+    @model_validator(mode="after")
+    def _corpus_settings(self) -> SourcesConfig:
+        if self.corpora:  # the registry loads only when a corpus is configured
+            for name in self.corpora:
+                self.corpus_config(name)  # an unknown corpus, setting or value fails here
+        return self
+
     # -- helpers -----------------------------------------------------------------------------
+
+    def corpus_config(self, name: str) -> Any:
+        """The settings corpus ``name`` is built with: its defaults, then ``corpora.<name>``."""
+        from corpusmill.corpora import corpus
+
+        return corpus(name).resolve(self.corpora.get(name))
 
     def source(self, name: str) -> Source:
         return by_name(self.sources, name, "source")

@@ -9,7 +9,7 @@ The concrete corpora are declared in :mod:`corpusmill.corpora`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import polars as pl
@@ -68,6 +68,30 @@ class CorpusSpec:
     @property
     def config_model(self) -> type:
         return type(self.defaults)
+
+    def resolve(self, settings: Mapping[str, Any] | None) -> Any:
+        """The defaults with ``settings`` (a ``corpora.<name>`` block of the sources file) applied.
+
+        Raises
+        ------
+        CorpusError
+            An unknown key, a value of the wrong type, or settings the builder refuses; the
+            message names the corpus and the key.
+        """
+        known = {f.name: getattr(self.defaults, f.name) for f in fields(self.defaults)}
+        updates = {}
+        for key, value in (settings or {}).items():
+            if key not in known:
+                msg = (
+                    f"corpora.{self.name}: unknown setting {key!r}; settings: "
+                    f"{', '.join(sorted(known))}"
+                )
+                raise CorpusError(msg)
+            updates[key] = _coerce(f"corpora.{self.name}.{key}", value, known[key])
+        try:
+            return replace(self.defaults, **updates)
+        except ValueError as e:
+            raise CorpusError(f"corpora.{self.name}: {e}") from None
 
     def config_dict(self, config: Any) -> dict[str, Any]:
         """The resolved settings as plain data (what the config hash is taken of)."""
@@ -144,3 +168,26 @@ class CorpusSpec:
             tokens.clip(lower_bound=1).alias("n_tokens"),
             size.cast(pl.Int64).clip(lower_bound=1).alias("n_bytes"),
         ).sort("item_id")
+
+
+def _coerce(where: str, value: Any, default: Any) -> Any:
+    """``value`` as the type of the setting's default (YAML lists become tuples)."""
+    kind = type(default)
+    ok = (
+        isinstance(value, bool) if kind is bool
+        else isinstance(value, int) and not isinstance(value, bool) if kind is int
+        else isinstance(value, int | float) and not isinstance(value, bool) if kind is float
+        else isinstance(value, list | tuple) if kind is tuple
+        else isinstance(value, kind)
+    )  # fmt: skip
+    if not ok:
+        msg = f"{where}: expected {kind.__name__} like {default!r}, got {value!r}"
+        raise CorpusError(msg)
+    if kind is tuple:
+        inner = type(default[0]) if default else None
+        items = tuple(float(v) if inner is float and isinstance(v, int) else v for v in value)
+        if inner is not None and not all(isinstance(v, inner) for v in items):
+            msg = f"{where}: expected a list of {inner.__name__} like {list(default)!r}, got {value!r}"
+            raise CorpusError(msg)
+        return items
+    return float(value) if kind is float else value

@@ -65,6 +65,11 @@ class SftConfig:
     redact: bool = True  # redact PII in symptom and action (corpusmill.text.pii.redact_pii)
     min_chars: int = 8  # minimum length of the cleaned symptom and of the cleaned action
 
+    def __post_init__(self) -> None:
+        if self.min_chars < 0:
+            msg = f"min_chars must be >= 0, got {self.min_chars}"
+            raise ValueError(msg)
+
 
 #: Languages whose pairs use the Chinese template ("mixed" is Chinese with English terms).
 ZH_TEMPLATE_LANGUAGES = ("zh", "mixed")
@@ -205,9 +210,6 @@ def mine_sft_pairs(
         instruction and response), both sorted by record_id then pair_id.
     """
     min_chars = config.min_chars
-    if min_chars < 0:
-        msg = f"min_chars must be >= 0, got {min_chars}"
-        raise ValueError(msg)
     df = _record_keys(conform(maintenance, "maintenance_records"))
     df = _split_symptom_action(df)
 

@@ -70,3 +70,55 @@ def test_items_size_windows_by_cells_and_text_by_tokens() -> None:
     assert items.rows() == [("w1", 12, 2 + 96), ("w2", 24, 2 + 192)]
     docs = pl.DataFrame({"doc_id": ["d1"], "text": ["héllo"], "n_tokens": [0]})
     assert CORPORA["text_corpus"].items(docs).rows() == [("d1", 1, 2 + 6)]
+
+
+SOURCES = """\
+sources:
+  - {name: line, site: plant, kind: sensor, path: a.csv, format: csv,
+     fields: {ts_utc: t, equipment_id: m, signal: s, value: v}}
+"""
+
+
+def _load(tmp_path, corpora: str):
+    from corpusmill import config
+
+    path = tmp_path / "sources.yaml"
+    path.write_text(SOURCES + corpora, encoding="utf-8")
+    return config.load(path)
+
+
+def test_corpus_settings_come_from_the_sources_file(tmp_path) -> None:
+    cfg = _load(tmp_path, "corpora:\n  timeseries_windows: {window: 2h, split: [0.8, 0.1, 0.1]}\n"
+                          "  text_corpus: {near_dup_threshold: 0.9, redact: false}\n")  # fmt: skip
+    windows = cfg.corpus_config("timeseries_windows")
+    assert (windows.window, windows.split) == ("2h", (0.8, 0.1, 0.1))
+    assert windows.resample == CORPORA["timeseries_windows"].defaults.resample  # the rest: defaults
+    text = cfg.corpus_config("text_corpus")
+    assert (text.near_dup_threshold, text.redact, text.min_chars) == (0.9, False, 20)
+    assert cfg.corpus_config("sft_pairs") == CORPORA["sft_pairs"].defaults
+    spec = CORPORA["timeseries_windows"]
+    assert spec.config_dict(windows) != spec.config_dict(spec.defaults)  # so the hash follows
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ("  timeseries_windows: {windw: 2h}",
+         "corpora.timeseries_windows: unknown setting 'windw'; settings: failure_types,"),
+        ("  text_corpus: {min_chars: twenty}",
+         "corpora.text_corpus.min_chars: expected int like 20, got 'twenty'"),
+        ("  timeseries_windows: {window: 7m, resample: 2m}",
+         "window '7m' is not a whole number of resample buckets ('2m')"),
+        ("  timeseries_windows: {split: [0.5, 0.2]}", "split must be three fractions"),
+        ("  sft_pairs: {min_chars: -1}", "corpora.sft_pairs: min_chars must be >= 0, got -1"),
+        ("  text_corpora: {}", "unknown corpus 'text_corpora'; corpora: text_corpus"),
+    ],
+    ids=["unknown-key", "wrong-type", "bad-grid", "bad-split", "negative", "unknown-corpus"],
+)  # fmt: skip
+def test_bad_corpus_settings_are_refused_at_load(tmp_path, block: str, message: str) -> None:
+    from corpusmill.config import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        _load(tmp_path, "corpora:\n" + block + "\n")
+    assert message in str(e.value)
+    assert str(tmp_path / "sources.yaml") in str(e.value)

@@ -42,7 +42,7 @@ def _corpus_asset(spec: CorpusSpec) -> dg.AssetsDefinition:
                 metadata={"skipped": missing, "dagster/row_count": 0},
                 check_results=checks.skipped_results(key, spec.name, missing),
             )
-        config = spec.defaults
+        config = corpusmill.config.corpus_config(spec.name)
         result = spec.build(frames, config)
         validation = validate_table(result.frame, spec.name, None, run_id=run_id(context),
                                     engine=corpusmill.engine)  # fmt: skip

@@ -81,6 +81,14 @@ class TextConfig:
     seed: int = 1
     redact: bool = True
 
+    def __post_init__(self) -> None:
+        if self.min_chars < 0 or not 0.0 < self.near_dup_threshold <= 1.0 or self.shingle < 1:
+            msg = (
+                f"invalid TextConfig {self}: need min_chars >= 0, 0 < near_dup_threshold <= 1 "
+                "and shingle >= 1"
+            )
+            raise ValueError(msg)
+
 
 def _with_doc_ids(df: pl.DataFrame, table: str) -> pl.DataFrame:
     """``doc_id = "<table>:<source_id>"``; a source id seen twice gets "#2", "#3" in provenance order.
@@ -197,13 +205,6 @@ def build_text_corpus(
         (:data:`TEXT_EXCLUDED_SCHEMA`, sorted by doc_id) and ``stats``. The same inputs and config
         give identical frames.
     """
-    if config.min_chars < 0 or not 0.0 < config.near_dup_threshold <= 1.0 or config.shingle < 1:
-        msg = (
-            f"invalid TextConfig {config}: need min_chars >= 0, 0 < near_dup_threshold <= 1 and "
-            "shingle >= 1"
-        )
-        raise ValueError(msg)
-
     stats: dict[str, Any] = {"steps": {}}
     excluded: list[pl.DataFrame] = []
 

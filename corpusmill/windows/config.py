@@ -34,6 +34,9 @@ class WindowConfig:
     #: maintenance_type values (case-insensitive) that count as a failure
     failure_types: tuple[str, ...] = ("corrective",)
 
+    def __post_init__(self) -> None:
+        Checked.of(self)  # a setting that cannot cut windows is refused when it is made
+
 
 def duration_us(text: str, name: str = "duration") -> int:
     """Microseconds in a fixed-length polars duration such as ``"90s"`` or ``"1h30m"``.
