@@ -115,6 +115,7 @@ def check(sources: Path, rows: int) -> None:
     import warnings
 
     from rich.console import Console
+    from rich.markup import escape
 
     from corpusmill import config, preflight
 
@@ -125,10 +126,10 @@ def check(sources: Path, rows: int) -> None:
             warnings.simplefilter("always", preflight.EmptySourceWarning)
             files = preflight.check_paths(cfg, path=sources)
     except config.ConfigError as e:
-        con.print(f"[red]error:[/] {e}")
+        con.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
         sys.exit(2)
     for w in caught:
-        con.print(f"[yellow]warning:[/] {w.message}")
+        con.print(f"[yellow]warning:[/] {escape(str(w.message))}", soft_wrap=True)
     out = Console(highlight=False)
     out.print(_sources_table(cfg, files))
     if rows:
@@ -207,6 +208,7 @@ def _encoding(src, path: str) -> str:
 def _preview(con, cfg, src, files: list[str], rows: int) -> None:
     """Best-effort: the first rows of the first file mapped onto the canonical table."""
     import polars as pl
+    from rich.markup import escape
 
     from corpusmill import canonical
     from corpusmill.config import TABLE_FORMATS
@@ -215,7 +217,7 @@ def _preview(con, cfg, src, files: list[str], rows: int) -> None:
     from pipelines.summary import rich_table
 
     table = canonical.KIND_TABLE[src.kind]
-    label = f"preview (best-effort) · {src.name}: {_rel(cfg, files[0])} → {table}"
+    label = escape(f"preview (best-effort) · {src.name}: {_rel(cfg, files[0])} → {table}")
     if src.format not in TABLE_FORMATS:
         con.print(f"[dim]{label}: no row preview for format {src.format}[/]")
         return
@@ -226,20 +228,21 @@ def _preview(con, cfg, src, files: list[str], rows: int) -> None:
         mapper = Mapper(cfg, src, ctx, list(rr.columns))
         missing = mapper.missing_columns()
         if missing:
-            con.print(f"[yellow]{label}: the file has no column {', '.join(map(repr, missing))} "
+            cols = escape(", ".join(map(repr, missing)))
+            con.print(f"[yellow]{label}: the file has no column {cols} "
                       f"(used by {', '.join(missing.values())})[/]")  # fmt: skip
             return
         good, bad = mapper.transform(batch)
     except Exception as e:  # noqa: BLE001 - a preview; ingest reports the same problem in full
         note = " (join columns are not applied in the preview)" if src.join else ""
-        con.print(f"[yellow]{label}: preview failed: {type(e).__name__}: {e}{note}[/]")
+        con.print(f"[yellow]{label}: preview failed: {type(e).__name__}: {escape(str(e))}{note}[/]")
         return
     shown = good.select([c for c in good.columns if not c.startswith("_")]).head(rows)
     shown = shown.select([c for c in shown.columns if shown[c].null_count() < shown.height]
                          or shown.columns)  # fmt: skip
     note = f"; {bad.height} of the first {batch.height} rows would be quarantined" if bad.height else ""
     if bad.height:
-        note += f" (first: {bad['reason'][0]})"
+        note += escape(f" (first: {bad['reason'][0]})")
     if src.join:
         note += "; joins not applied"
     con.print(rich_table(shown.with_columns(pl.all().cast(pl.String)), title=label + note))
