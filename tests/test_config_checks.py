@@ -244,3 +244,25 @@ def test_check_command_on_a_path_matching_nothing(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["check", "--sources", str(sources)])
     assert res.exit_code == 2
     assert "matches no file" in res.output
+
+
+def test_run_refuses_a_path_matching_nothing_before_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from corpusmill.home import Home
+    from pipelines.runner import run_pipeline
+
+    sources = _write(tmp_path, HEAD + SENSOR)
+    home = tmp_path / "home"
+    for var in ("CORPUSMILL_HOME", "DAGSTER_HOME", "GX_HOME"):  # activate() sets them: restore
+        monkeypatch.setenv(var, str(home))
+    with pytest.raises(preflight.PathError, match="source 'line': path 'x.csv'"):
+        run_pipeline(sources, home)
+    assert not Home(home).state_file.exists()
+
+
+def test_check_has_help() -> None:
+    from pipelines.cli import main
+
+    res = CliRunner().invoke(main, ["check", "--help"])
+    assert res.exit_code == 0 and "--sources" in res.output
