@@ -7,11 +7,21 @@ the field and the problem.
 
 from __future__ import annotations
 
+import codecs
+import difflib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import polars as pl
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from corpusmill import canonical
 from corpusmill.yamlfile import by_name, load_model, matching
@@ -25,6 +35,17 @@ Shape = Literal["long", "wide", "batch"]
 
 #: Formats whose files are documents (one file = one row).
 DOCUMENT_FORMATS = frozenset({"text", "markdown", "pdf"})
+#: Formats a join or sidecar file may have: ones with rows.
+TABLE_FORMATS = frozenset(
+    {"csv", "tsv", "whitespace", "excel", "json", "jsonl", "parquet", "sqlite"}
+)
+
+
+def _table_format(fmt: str) -> str:
+    if fmt not in TABLE_FORMATS:
+        msg = f"format {fmt!r} has no rows to join; use one of {', '.join(sorted(TABLE_FORMATS))}"
+        raise ValueError(msg)
+    return fmt
 
 EQUIPMENT_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*(/[a-z0-9][a-z0-9_.-]*){3}$")
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -43,6 +64,98 @@ def check_zone(zone: str | None) -> str | None:
             msg = f"unknown time zone {zone!r} (use an IANA name such as 'Asia/Shanghai')"
             raise ValueError(msg)
     return zone
+
+
+def check_unit(unit: str | None) -> str | None:
+    """Refuse a unit the project's unit layer (pint, with its industrial aliases) cannot read."""
+    if unit is not None:
+        from corpusmill.units import UnitError, to_si
+
+        try:
+            to_si(unit)
+        except UnitError as e:
+            raise ValueError(str(e)) from None
+    return unit
+
+
+def check_units(units: dict[str, str]) -> dict[str, str]:
+    """Every value of a ``name -> unit`` mapping is a known unit; the message names the key."""
+    for key, unit in units.items():
+        try:
+            check_unit(unit)
+        except ValueError as e:
+            raise ValueError(f"{key}: {e}") from None
+    return units
+
+
+def check_encoding(encoding: str) -> str:
+    """'auto' or a codec Python knows (``codecs.lookup``)."""
+    if encoding.lower() != "auto":
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            msg = (
+                f"unknown encoding {encoding!r} (use 'auto' or a Python codec name such as "
+                "utf-8, utf-8-sig, gb18030, gbk, utf-16, cp1252)"
+            )
+            raise ValueError(msg) from None
+    return encoding
+
+
+#: strftime/strptime directives polars (chrono) understands, after the ``%`` and an optional
+#: padding flag (``-``, ``_``, ``0``): single letters, plus ``%.f``/``%.3f``/``%3f`` fractions and
+#: ``%:z``/``%::z``/``%:::z``/``%#z`` offsets.
+_DIRECTIVE = re.compile(r"%(?P<flag>[-_0])?(?P<spec>\.[369]?f|[369]f|:{1,3}z|#z|.?)", re.DOTALL)
+_DIRECTIVE_LETTERS = frozenset("YCymbBhdeawuUWGgVjDxFvHkIlPpMSfRTXrZzcs+tn%")
+
+
+def check_time_format(fmt: str | None) -> str | None:
+    """Refuse a time format with a ``%`` directive chrono (polars) does not know, e.g. ``%Q``."""
+    if fmt is None:
+        return fmt
+    if "%" not in fmt:
+        msg = f"{fmt!r} has no % directive (a strftime format such as '%Y-%m-%d %H:%M:%S')"
+        raise ValueError(msg)
+    for m in _DIRECTIVE.finditer(fmt):
+        spec = m.group("spec")
+        if len(spec) == 1 and spec in _DIRECTIVE_LETTERS or len(spec) > 1:
+            continue
+        shown = "%" + (m.group("flag") or "") + spec if spec else "a lone '%' at the end"
+        msg = (
+            f"time format {fmt!r}: unknown directive {shown!r} (known: %Y %m %d %H %M %S %.f "
+            "%y %b %B %a %A %j %I %p %z %Z %s ...; write %% for a literal %)"
+        )
+        raise ValueError(msg)
+    return fmt
+
+
+def check_columns(
+    keys: dict[str, Any], info: ValidationInfo, what: str, *, numeric: bool = False
+) -> None:
+    """Every key of ``what`` (fields, constants, units) is a column of the source kind's canonical
+    table; the message lists the columns and suggests the closest one."""
+    kind = info.data.get("kind")
+    if kind is None:  # the kind itself is invalid: reported on its own
+        return
+    table = canonical.KIND_TABLE[kind]
+    columns = [
+        c for c, dtype in canonical.TABLES[table].items()
+        if not numeric or isinstance(dtype, pl.Float64)
+    ]  # fmt: skip
+    unknown = [k for k in keys if k not in columns]
+    if not unknown:
+        return
+    parts = []
+    for k in unknown:
+        close = difflib.get_close_matches(k, columns, n=1, cutoff=0.6)
+        parts.append(f"{k!r} (did you mean {close[0]!r}?)" if close else repr(k))
+    col_kind = "numeric columns" if numeric else "columns"
+    msg = (
+        f"{', '.join(parts)} {'is not a' if len(unknown) == 1 else 'are not'} "
+        f"{col_kind[:-1] if len(unknown) == 1 else col_kind} of {table} "
+        f"(kind: {kind}); allowed in {what}: {', '.join(columns)}"
+    )
+    raise ValueError(msg)
 
 
 class _Strict(BaseModel):
@@ -77,6 +190,8 @@ class ReadOptions(_Strict):
         None, description="JSON: dotted path to the list of records, e.g. 'data.items'"
     )
 
+    _encoding = field_validator("encoding")(lambda v: check_encoding(v))
+
     @model_validator(mode="after")
     def _columns_when_headerless(self) -> ReadOptions:
         if not self.header and not self.columns:
@@ -103,6 +218,7 @@ class TimeSpec(_Strict):
     )
 
     _zone = field_validator("timezone")(lambda v: check_zone(v))
+    _format = field_validator("format")(lambda v: check_time_format(v))
 
 
 class TagSpec(_Strict):
@@ -111,6 +227,8 @@ class TagSpec(_Strict):
     signal: str | None = Field(None, description="canonical signal name; default the tag name")
     unit: str | None = Field(None, description="unit of the tag's values (converted to SI)")
     equipment: str | None = Field(None, description="equipment alias; default the source's")
+
+    _unit = field_validator("unit")(lambda v: check_unit(v))
 
 
 class _TagColumns(_Strict):
@@ -125,6 +243,16 @@ class _TagColumns(_Strict):
         description="regex with a named group 'equipment' (and optionally 'signal') that "
         "splits tag names like 'CNC01.SpindleTemp'",
     )
+
+    @field_validator("tag_columns")
+    @classmethod
+    def _tag_regex_compiles(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, str) and v != "all":
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"not 'all', a list, or a regular expression: {e}") from None
+        return v
 
     @field_validator("equipment_from_tag")
     @classmethod
@@ -156,24 +284,55 @@ class BatchSpec(_TagColumns):
     offset_column: str | None = Field(None, description="clock since batch start, if any")
     offset_unit: str = Field("s", description="unit of the offset column (s, min, h)")
 
+    @field_validator("offset_unit")
+    @classmethod
+    def _time_unit(cls, v: str) -> str:
+        from corpusmill.units import UnitError, to_si
+
+        try:
+            si = to_si(v)[2]
+        except UnitError as e:
+            raise ValueError(str(e)) from None
+        if si != "s":
+            raise ValueError(f"{v!r} is not a unit of time (use s, min, h)")
+        return v
+
 
 class JoinSpec(_Strict):
     """Another file joined to this source's rows; its key column may be spelled differently."""
 
-    path: str
+    path: str = Field(min_length=1)
     format: Format
     read: ReadOptions = Field(default_factory=ReadOptions)
-    on: dict[str, str] = Field(description="{this source's key column: the other file's column}")
+    on: dict[str, str] = Field(
+        min_length=1, description="{this source's key column: the other file's column}"
+    )
     how: Literal["left", "inner"] = "left"
+
+    _format = field_validator("format")(lambda v: _table_format(v))
+
+    @model_validator(mode="after")
+    def _sqlite_query(self) -> JoinSpec:
+        if self.format == "sqlite" and not self.read.query:
+            raise ValueError("a sqlite join file needs read.query (the SELECT to run)")
+        return self
 
 
 class SidecarSpec(_Strict):
     """A labels file beside a folder of images."""
 
-    path: str
+    path: str = Field(min_length=1)
     format: Format = "csv"
     read: ReadOptions = Field(default_factory=ReadOptions)
-    file_column: str = Field("file", description="the column naming the image file")
+    file_column: str = Field("file", min_length=1, description="the column naming the image file")
+
+    _format = field_validator("format")(lambda v: _table_format(v))
+
+    @model_validator(mode="after")
+    def _sqlite_query(self) -> SidecarSpec:
+        if self.format == "sqlite" and not self.read.query:
+            raise ValueError("a sqlite sidecar file needs read.query (the SELECT to run)")
+        return self
 
 
 class ExpectationOverride(_Strict):
@@ -196,7 +355,9 @@ class Source(_Strict):
     name: str = Field(description="unique, lower_snake_case; the Dagster partition key")
     site: str
     kind: Kind
-    path: str = Field(description="file, glob or folder, relative to the sources file, or s3://")
+    path: str = Field(
+        min_length=1, description="file, glob or folder, relative to the sources file, or s3://"
+    )
     format: Format
     read: ReadOptions = Field(default_factory=ReadOptions)
     shape: Shape = "long"
@@ -230,10 +391,36 @@ class Source(_Strict):
         "or keep them under '<site>/unregistered/-/<alias>'",
     )
     quality: QualityOverrides = Field(default_factory=dict)
+    allow_empty: bool = Field(
+        False,
+        description="a path that matches no file is a warning, not an error (an export that is "
+        "not delivered yet)",
+    )
 
     _name = field_validator("name")(
         matching(SOURCE_NAME, "lower_snake_case (letters, digits, _; starting with a letter)")
     )
+
+    @field_validator("fields", "constants")
+    @classmethod
+    def _canonical_keys(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        check_columns(v, info, info.field_name or "fields")
+        return v
+
+    @field_validator("units")
+    @classmethod
+    def _unit_keys_and_values(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        problems = []
+        for check in (lambda: check_columns(v, info, "units", numeric=True), lambda: check_units(v)):
+            try:
+                check()
+            except ValueError as e:
+                problems.append(str(e))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return v
+
+    _signal_units = field_validator("signal_units")(lambda v: check_units(v))
 
     @model_validator(mode="after")
     def _shape_fits(self) -> Source:
@@ -247,6 +434,10 @@ class Source(_Strict):
             raise ValueError("kind: image needs format: images")
         if self.format == "images" and self.sidecar is None:
             raise ValueError("format: images needs a 'sidecar' labels file")
+        if self.sidecar is not None and self.format != "images":
+            raise ValueError("a 'sidecar' labels file applies to format: images only")
+        if self.join and self.format not in TABLE_FORMATS:
+            raise ValueError(f"'join' needs a source with rows; format: {self.format} has none")
         if self.format == "sqlite" and not self.read.query:
             raise ValueError("format: sqlite needs read.query (the SELECT to run)")
         if self.format in DOCUMENT_FORMATS and self.kind != "document":

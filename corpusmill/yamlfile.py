@@ -25,15 +25,73 @@ class _Named(Protocol):
 N = TypeVar("N", bound=_Named)
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping that names the same key twice (YAML would silently keep the last one)."""
+
+    def __init__(self, key: Any, line: int, first_line: int) -> None:
+        self.key = key
+        self.line = line
+        self.first_line = first_line
+        super().__init__(problem=f"duplicate key {key!r} (first at line {first_line})")
+
+    def __str__(self) -> str:
+        return f"line {self.line}: duplicate key {self.key!r} (first defined at line {self.first_line})"
+
+
+class Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 core booleans and duplicate keys refused.
+
+    YAML 1.1 (PyYAML's default) reads unquoted ``on``, ``off``, ``yes``, ``no``, ``y``, ``n`` as
+    booleans, so ``join: [{on: {a: b}}]`` or a column named ``no`` break; here only ``true`` and
+    ``false`` (any of their YAML 1.2 spellings) are booleans, everything else stays a string. A key
+    that appears twice in one mapping raises :class:`DuplicateKeyError` with its line.
+    """
+
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` merges may repeat keys on purpose
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # unhashable: the base class reports it
+                continue
+            line = key_node.start_mark.line + 1
+            if first is not None:
+                raise DuplicateKeyError(key, line, first)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def safe_load(text: str) -> Any:
+    """``yaml.safe_load`` with YAML 1.2 booleans and duplicate keys refused (:class:`Loader`)."""
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - Loader is a SafeLoader
+
+
 def read_mapping(path: Path, what: str, error: type[Exception]) -> dict[str, Any]:
     """The top-level mapping of a YAML file; ``error`` (naming the file) when it is missing,
-    not YAML, or not a mapping. ``what`` names the file's role, e.g. "sources file"."""
+    not YAML, has a duplicated key (naming the line and the key), or is not a mapping. ``what``
+    names the file's role, e.g. "sources file". Read with :class:`Loader`: only ``true``/``false``
+    are booleans (``on``, ``no`` ... stay strings)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(f"{path}: {what} not found") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = safe_load(text)
+    except DuplicateKeyError as e:
+        raise error(f"{path}, {e}") from None
     except yaml.YAMLError as e:
         raise error(f"{path}: not valid YAML: {e}") from None
     if not isinstance(raw, dict):

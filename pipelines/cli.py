@@ -1,4 +1,4 @@
-"""The ``corpusmill`` command line: generate, run, query, demo, dev, status.
+"""The ``corpusmill`` command line: generate, check, run, query, demo, dev, status.
 
 Every command takes ``--home DIR`` (default ``$CORPUSMILL_HOME``, then ``./.corpusmill``).
 """
@@ -101,6 +101,153 @@ def _run(sources: Path, h, engine: str) -> None:
         con.print(f"[yellow]check failed:[/] {c}")
     for line in report.skipped:
         con.print(f"[dim]{line}[/]")
+
+
+@main.command()
+@click.option("--sources", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="the sources.yaml to check")  # fmt: skip
+@click.option("--rows", type=click.IntRange(min=0), default=3, show_default=True,
+              help="rows per source to preview mapped onto the canonical table (0: none)")  # fmt: skip
+def check(sources: Path, rows: int) -> None:
+    """Validate a sources file without running anything, and show what each source would read.
+
+    Exit 0 when the file is valid and every source's path matches files, 2 (with the errors)
+    when not. The preview (encoding, first rows mapped) is best-effort and never fails the check.
+    """
+    import warnings
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from corpusmill import config, preflight
+
+    con = _console()
+    try:
+        cfg = config.load(sources)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", preflight.EmptySourceWarning)
+            files = preflight.check_paths(cfg, path=sources)
+    except config.ConfigError as e:
+        con.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
+        sys.exit(2)
+    for w in caught:
+        con.print(f"[yellow]warning:[/] {escape(str(w.message))}", soft_wrap=True)
+    out = Console(highlight=False)
+    out.print(_sources_table(cfg, files))
+    if rows:
+        for src in cfg.sources:
+            if files.get(src.name):
+                _preview(out, cfg, src, files[src.name], rows)
+    con.print(f"[green]ok:[/] {sources}: {len(cfg.sources)} source(s) valid")
+
+
+def _sources_table(cfg, files: dict[str, list[str]]):
+    from rich.table import Table
+
+    from corpusmill import canonical
+
+    t = Table(title="sources: what each would read", title_justify="left", header_style="bold")
+    for col in ("source", "kind → table", "format", "files", "size", "first files", "encoding"):
+        t.add_column(col, justify="right" if col in ("files", "size") else "left")
+    for src in cfg.sources:
+        table = canonical.KIND_TABLE[src.kind]
+        found = files.get(src.name)
+        if found is None:
+            count, size, first = "?", "", "(remote: listed at ingest)" if "://" in src.path else ""
+        else:
+            count, size = str(len(found)), _size(sum(_stat_size(f) for f in found))
+            first = "\n".join(_rel(cfg, f) for f in found[:3]) + (
+                f"\n… {len(found) - 3} more" if len(found) > 3 else ""
+            )
+        t.add_row(src.name, f"{src.kind} → {table}", src.format, count, size, first,
+                  _encoding(src, found[0]) if found else "")  # fmt: skip
+    return t
+
+
+def _stat_size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
+def _rel(cfg, path: str) -> str:
+    if "://" in path:
+        return path
+    try:
+        return os.path.relpath(path, cfg.base_dir)
+    except ValueError:  # another drive (Windows)
+        return path
+
+
+TEXT_FORMATS = ("csv", "tsv", "whitespace", "json", "jsonl", "text", "markdown")
+
+
+def _encoding(src, path: str) -> str:
+    """The declared codec, or the one detected on the first file's first MB (text formats)."""
+    if src.format not in TEXT_FORMATS:
+        return "(binary format)"
+    if src.read.encoding.lower() != "auto":
+        return f"{src.read.encoding} (declared)"
+    from corpusmill.readers import ReaderError, detect_encoding
+    from corpusmill.readers.encoding import SAMPLE
+
+    try:
+        with open(path, "rb") as f:
+            return f"{detect_encoding(f.read(SAMPLE))} (detected)"
+    except (OSError, ReaderError) as e:
+        return f"? ({e})"
+
+
+def _preview(con, cfg, src, files: list[str], rows: int) -> None:
+    """Best-effort: the first rows of the first file mapped onto the canonical table."""
+    import polars as pl
+    from rich.markup import escape
+
+    from corpusmill import canonical
+    from corpusmill.config import TABLE_FORMATS
+    from corpusmill.mapping import FileContext, Mapper
+    from corpusmill.readers import read_table
+    from pipelines.summary import rich_table
+
+    table = canonical.KIND_TABLE[src.kind]
+    label = escape(f"preview (best-effort) · {src.name}: {_rel(cfg, files[0])} → {table}")
+    if src.format not in TABLE_FORMATS:
+        con.print(f"[dim]{label}: no row preview for format {src.format}[/]")
+        return
+    try:
+        with read_table(files[0], src.format, src.read) as rr:
+            batch = rr.frame.head(max(rows, 50)).collect()
+        ctx = FileContext(src.name, files[0], "0" * 64, "check", table)
+        mapper = Mapper(cfg, src, ctx, list(rr.columns))
+        missing = mapper.missing_columns()
+        if missing:
+            cols = escape(", ".join(map(repr, missing)))
+            con.print(f"[yellow]{label}: the file has no column {cols} "
+                      f"(used by {', '.join(missing.values())})[/]")  # fmt: skip
+            return
+        good, bad = mapper.transform(batch)
+    except Exception as e:  # noqa: BLE001 - a preview; ingest reports the same problem in full
+        note = " (join columns are not applied in the preview)" if src.join else ""
+        con.print(f"[yellow]{label}: preview failed: {type(e).__name__}: {escape(str(e))}{note}[/]")
+        return
+    shown = good.select([c for c in good.columns if not c.startswith("_")]).head(rows)
+    shown = shown.select([c for c in shown.columns if shown[c].null_count() < shown.height]
+                         or shown.columns)  # fmt: skip
+    note = f"; {bad.height} of the first {batch.height} rows would be quarantined" if bad.height else ""
+    if bad.height:
+        note += escape(f" (first: {bad['reason'][0]})")
+    if src.join:
+        note += "; joins not applied"
+    con.print(rich_table(shown.with_columns(pl.all().cast(pl.String)), title=label + note))
 
 
 @main.command()

@@ -15,7 +15,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.selection import is_ingest
-from corpusmill import config
+from corpusmill import config, preflight
 from corpusmill.home import Home, activate
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -46,7 +46,8 @@ def run_pipeline(
     Raises
     ------
     corpusmill.config.ConfigError
-        The sources file is invalid (nothing is run).
+        The sources file is invalid, or a source's path matches no file
+        (:class:`corpusmill.preflight.PathError`); nothing is run.
     RunFailed
         A step failed; the message names it and carries its error.
     """
@@ -57,6 +58,7 @@ def run_pipeline(
     h = activate(home)
     sources = Path(sources).resolve()
     cfg = config.load(sources)  # fail fast, before anything is written
+    preflight.check_paths(cfg, path=sources)  # every source's path matches files (local ones)
     h.write_state(sources=str(sources))
     assets = build_assets(cfg)
     resources = build_resources(sources, h, engine=engine)
