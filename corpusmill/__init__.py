@@ -20,7 +20,7 @@ __all__ = ["connect"]
 
 
 def connect(home: str | os.PathLike[str] | Home | None = None) -> Sandbox:
-    """A sandboxed, read-only connection to a home's catalog (see :func:`corpusmill.catalog.connect`).
+    """A sandboxed, read-only connection to a home's catalog (:func:`corpusmill.catalog.connect`).
 
     Runs one SELECT (or EXPLAIN/DESCRIBE/SHOW/SUMMARIZE) per call and refuses writes, settings,
     ATTACH/COPY/INSTALL and several statements with :class:`corpusmill.catalog.QueryRefused`.

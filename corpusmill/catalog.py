@@ -390,10 +390,11 @@ class Result:
         return self._rel.fetchall()
 
     def fetchone(self) -> tuple | None:
-        return self._rel.fetchone()
+        rows = self._rel.limit(1).fetchall()
+        return rows[0] if rows else None
 
     def fetchmany(self, size: int = 1) -> list[tuple]:
-        return self._rel.fetchmany(size)
+        return self._rel.limit(size).fetchall()
 
     def pl(self) -> pl.DataFrame:
         """Same as :meth:`frame` (polars cannot import every DuckDB type as is)."""
