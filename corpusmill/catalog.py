@@ -267,10 +267,12 @@ def _refusal(kind: str, text: str) -> str | None:
     if kind == "SELECT":
         return None
     if kind == "EXPLAIN":  # EXPLAIN ANALYZE runs its statement: judge that one
-        inner = re.sub(r"^\s*explain\s+(analy[sz]e\s+)?", "", text, flags=re.I)
+        inner = re.sub(
+            r"^\s*explain\s+(analy[sz]e\s+)?(\([^)]*\)\s*)?", "", text, flags=re.I
+        )
         try:
             found = [(s.type.name, s.query) for s in duckdb.extract_statements(inner)]
-        except ValueError:
+        except (ValueError, duckdb.Error):
             found = []
         if len(found) != 1:
             return "EXPLAIN: of something that is not one statement"

@@ -115,6 +115,7 @@ ATTACKS = [
      REFUSED),
     ("copy-behind-block-comment", "/* SELECT 1; */ COPY (SELECT 1) TO '{out}/b.csv'", REFUSED),
     ("explain-analyze-copy", "EXPLAIN ANALYZE COPY (SELECT 1) TO '{out}/e.csv'", REFUSED),
+    ("explain-options-copy", "EXPLAIN (FORMAT json) COPY (SELECT 1) TO '{out}/f.csv'", REFUSED),
     ("prepare", "PREPARE p AS COPY (SELECT 1) TO '{out}/p.csv'", REFUSED),
     ("transaction", "BEGIN TRANSACTION", REFUSED),
     ("empty", "  -- only a comment", REFUSED),
@@ -206,6 +207,8 @@ def test_read_only_statements_run(home) -> None:
         assert "sensor_readings" in [r[0] for r in con.sql("SHOW TABLES").fetchall()]
         assert con.sql("SUMMARIZE sensor_readings").fetchall()
         assert con.sql("EXPLAIN SELECT * FROM equipment").fetchall()
+        assert con.sql("EXPLAIN (FORMAT json) SELECT * FROM equipment").fetchall()
+        assert con.sql("EXPLAIN ANALYZE SELECT count(*) FROM equipment").fetchall()
         assert con.sql("PRAGMA table_info('equipment')").fetchall()[0][1] == "equipment_id"
         assert con.sql("SELECT ? + 1 AS x", [41]).fetchone() == (42,)
         # the views may read their own lake files, and only those
