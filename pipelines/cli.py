@@ -258,21 +258,42 @@ def _preview(con, cfg, src, files: list[str], rows: int) -> None:
 @click.option("--limit", type=int, default=200, show_default=True,
               help="rows to print in table format (csv/json print all)")  # fmt: skip
 def query(sql: str, home: Path | None, fmt: str, limit: int) -> None:
-    """Run read-only SQL over the DuckDB catalog (every table, corpus version and plan is a view)."""
+    """Run read-only SQL over the DuckDB catalog (every table, corpus version and plan is a view).
+
+    Sandboxed: one SELECT (or EXPLAIN/DESCRIBE/SHOW/SUMMARIZE); writes, COPY, ATTACH, INSTALL/LOAD,
+    SET and several statements are refused (exit 2), and only the lake's files can be read.
+    Lists/structs/maps print as JSON, intervals as DuckDB's text, blobs as base64.
+    """
     import duckdb
+    from rich.markup import escape
 
     from corpusmill import catalog
 
-    h = _home(home)
     try:
-        df = catalog.query(h, sql)
+        catalog.check(sql)
+        h = _home(home)
+        df, json_columns = catalog.query_portable(h, sql)
+    except catalog.QueryRefused as e:
+        _console().print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
+        sys.exit(2)
+    except duckdb.PermissionException as e:
+        msg = " ".join(str(e).split())
+        _console().print(f"[red]query failed:[/] {escape(msg)} (queries are sandboxed: they read "
+                         "only the lake, through the catalog's views)", soft_wrap=True)  # fmt: skip
+        sys.exit(1)
     except duckdb.Error as e:
-        _console().print(f"[red]query failed:[/] {e}")
+        msg = " ".join(str(e).split())
+        _console().print(f"[red]query failed:[/] {escape(msg)}", soft_wrap=True)
         sys.exit(1)
     if fmt == "csv":
         click.echo(df.write_csv(), nl=False)
     elif fmt == "json":
-        click.echo(json.dumps(df.to_dicts(), default=str, ensure_ascii=False, indent=1))
+        rows = df.to_dicts()
+        for row in rows:
+            for c in json_columns:
+                if row[c] is not None:
+                    row[c] = json.loads(row[c])
+        click.echo(json.dumps(rows, default=str, ensure_ascii=False, indent=1))
     else:
         from pipelines.summary import rich_table
 
