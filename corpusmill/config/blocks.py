@@ -1,0 +1,219 @@
+"""The blocks a source is made of: read options, time, tags, wide and batch shapes, joins,
+sidecars and quality overrides."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from corpusmill.config.checks import (
+    Format,
+    _table_format,
+    check_encoding,
+    check_time_format,
+    check_unit,
+    check_zone,
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReadOptions(_Strict):
+    """How to read the bytes of a file. Every option has a default that suits most exports."""
+
+    encoding: str = Field(
+        "auto",
+        description="'auto' (detect; recorded in provenance), or a codec name: utf-8, utf-8-sig, "
+        "gb18030, gbk, utf-16 ...",
+    )
+    delimiter: str | None = Field(None, description="CSV delimiter; detected when not given")
+    quote: str = Field('"', description="CSV quote character")
+    header: bool = Field(True, description="False when the file has no header row")
+    columns: list[str] | None = Field(
+        None, description="column names for files without a header (header: false)"
+    )
+    skip_rows: int = Field(0, ge=0, description="lines to skip before the header")
+    comment: str | None = Field(None, description="lines starting with this are skipped")
+    null_values: list[str] = Field(
+        default_factory=lambda: ["", "NA", "N/A", "null", "NULL", "NaN", "-"],
+        description="cell values read as null",
+    )
+    sheet: str | int | list[str | int] | None = Field(
+        None, description="Excel: sheet name(s) or 0-based index(es); default the first sheet"
+    )
+    query: str | None = Field(None, description="SQLite: the SELECT to run")
+    json_path: str | None = Field(
+        None, description="JSON: dotted path to the list of records, e.g. 'data.items'"
+    )
+
+    _encoding = field_validator("encoding")(lambda v: check_encoding(v))
+
+    @model_validator(mode="after")
+    def _columns_when_headerless(self) -> ReadOptions:
+        if not self.header and not self.columns:
+            msg = "header: false needs 'columns' (the names of the file's columns, in order)"
+            raise ValueError(msg)
+        if self.delimiter is not None and len(self.delimiter) != 1 and self.delimiter != r"\s+":
+            msg = f"delimiter must be one character, got {self.delimiter!r}"
+            raise ValueError(msg)
+        return self
+
+
+class TimeSpec(_Strict):
+    """How timestamps in this source are written and which clock they are on."""
+
+    timezone: str | None = Field(
+        None, description="IANA zone of naive timestamps; default the site's zone, else UTC"
+    )
+    format: str | None = Field(None, description="strftime format; inferred when not given")
+    ambiguous: Literal["earliest", "latest", "quarantine"] = Field(
+        "earliest", description="a local time that occurs twice (DST fall-back)"
+    )
+    nonexistent: Literal["shift_forward", "quarantine"] = Field(
+        "quarantine", description="a local time skipped by a DST spring-forward gap"
+    )
+
+    _zone = field_validator("timezone")(lambda v: check_zone(v))
+    _format = field_validator("format")(lambda v: check_time_format(v))
+
+
+class TagSpec(_Strict):
+    """One tag column of a wide historian export."""
+
+    signal: str | None = Field(None, description="canonical signal name; default the tag name")
+    unit: str | None = Field(None, description="unit of the tag's values (converted to SI)")
+    equipment: str | None = Field(None, description="equipment alias; default the source's")
+
+    _unit = field_validator("unit")(lambda v: check_unit(v))
+
+
+class _TagColumns(_Strict):
+    tags: dict[str, TagSpec] = Field(
+        default_factory=dict, description="per-tag signal/unit/equipment; unlisted tags keep defaults"
+    )
+    tag_columns: Literal["all"] | list[str] | str = Field(
+        "all", description="'all' remaining columns, a list, or a regular expression"
+    )
+    equipment_from_tag: str | None = Field(
+        None,
+        description="regex with a named group 'equipment' (and optionally 'signal') that "
+        "splits tag names like 'CNC01.SpindleTemp'",
+    )
+
+    @field_validator("tag_columns")
+    @classmethod
+    def _tag_regex_compiles(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, str) and v != "all":
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"not 'all', a list, or a regular expression: {e}") from None
+        return v
+
+    @field_validator("equipment_from_tag")
+    @classmethod
+    def _has_equipment_group(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                rx = re.compile(v)
+            except re.error as e:
+                raise ValueError(f"not a regular expression: {e}") from None
+            if "equipment" not in rx.groupindex:
+                raise ValueError("needs a named group (?P<equipment>...)")
+        return v
+
+
+class WideSpec(_TagColumns):
+    """A time column and many tag columns, reshaped to one reading per row."""
+
+    time_column: str
+
+
+class BatchSpec(_TagColumns):
+    """Batch records whose clock is relative to the batch start (no absolute timestamp).
+
+    Tag columns are reshaped to one reading per row like a wide export. Without an offset column
+    the readings keep only their position in the batch (``sample_index``); no time is invented.
+    """
+
+    batch_column: str
+    offset_column: str | None = Field(None, description="clock since batch start, if any")
+    offset_unit: str = Field("s", description="unit of the offset column (s, min, h)")
+
+    @field_validator("offset_unit")
+    @classmethod
+    def _time_unit(cls, v: str) -> str:
+        from corpusmill.units import UnitError, to_si
+
+        try:
+            si = to_si(v)[2]
+        except UnitError as e:
+            raise ValueError(str(e)) from None
+        if si != "s":
+            raise ValueError(f"{v!r} is not a unit of time (use s, min, h)")
+        return v
+
+
+class JoinSpec(_Strict):
+    """Another file joined to this source's rows; its key column may be spelled differently."""
+
+    path: str = Field(min_length=1)
+    format: Format
+    read: ReadOptions = Field(default_factory=ReadOptions)
+    on: dict[str, str] = Field(
+        min_length=1, description="{this source's key column: the other file's column}"
+    )
+    how: Literal["left", "inner"] = "left"
+
+    _format = field_validator("format")(lambda v: _table_format(v))
+
+    @model_validator(mode="after")
+    def _sqlite_query(self) -> JoinSpec:
+        if self.format == "sqlite" and not self.read.query:
+            raise ValueError("a sqlite join file needs read.query (the SELECT to run)")
+        return self
+
+
+class SidecarSpec(_Strict):
+    """A labels file beside a folder of images."""
+
+    path: str = Field(min_length=1)
+    format: Format = "csv"
+    read: ReadOptions = Field(default_factory=ReadOptions)
+    file_column: str = Field("file", min_length=1, description="the column naming the image file")
+
+    _format = field_validator("format")(lambda v: _table_format(v))
+
+    @model_validator(mode="after")
+    def _sqlite_query(self) -> SidecarSpec:
+        if self.format == "sqlite" and not self.read.query:
+            raise ValueError("a sqlite sidecar file needs read.query (the SELECT to run)")
+        return self
+
+
+class ExpectationOverride(_Strict):
+    """Per-source or per-site override of one expectation's thresholds in a quality suite."""
+
+    enabled: bool | None = None
+    severity: Literal["error", "warn"] | None = None
+    mostly: float | None = Field(None, ge=0.0, le=1.0)
+    min_value: float | str | None = None
+    max_value: float | str | None = None
+    value_set: list[Any] | None = None
+    regex: str | None = None
+
+
+#: table name -> expectation name -> override
+QualityOverrides = dict[str, dict[str, ExpectationOverride]]
+
+
