@@ -6,6 +6,7 @@ drop, so an excluded row always says whom it duplicates.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -205,6 +206,14 @@ def _candidate_pairs(keys: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate(codes))
 
 
+@functools.lru_cache(maxsize=32)
+def _lsh_bands(lsh_threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows per band) that ``MinHashLSH(threshold, num_perm)`` chooses (its default weights)."""
+    from datasketch.lsh import _optimal_param
+
+    return _optimal_param(lsh_threshold, num_perm, 0.5, 0.5)
+
+
 def near_duplicates(
     doc_ids: list[str],
     texts: list[str],
@@ -229,15 +238,13 @@ def near_duplicates(
     a band; the greedy pass then only visits documents that have a candidate above ``threshold``.
     The result is the one the per-document datasketch loop (MinHash + MinHashLSH) gives.
     """
-    from datasketch.lsh import _optimal_param
-
     n = len(doc_ids)
     if n != len(texts):
         msg = f"near_duplicates: {n} doc_ids but {len(texts)} texts"
         raise ValueError(msg)
     lsh_threshold = max(LSH_MIN_THRESHOLD, min(threshold, LSH_MAX_THRESHOLD) - LSH_MARGIN)
     # Same banding as MinHashLSH(threshold=lsh_threshold, num_perm=num_perm).
-    bands, rows = _optimal_param(lsh_threshold, num_perm, 0.5, 0.5)
+    bands, rows = _lsh_bands(lsh_threshold, num_perm)
     if bands < 2:
         err = "The number of bands are too small (b < 2)"
         msg = f"num_perm={num_perm} is too small for MinHash LSH ({err}); use num_perm >= 32"
