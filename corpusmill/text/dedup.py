@@ -71,7 +71,7 @@ def shingle_hashes(text: str, k: int) -> list[int]:
 #: Pairs whose signatures are compared at once (bounds the temporary (pairs x num_perm) array).
 _PAIR_CHUNK = 65_536
 #: Shingles per block when computing signatures (bounds the (shingles x num_perm) uint32 block).
-_SHINGLE_BLOCK = 16_384
+_SHINGLE_BLOCK = 8_192
 _M32 = np.uint64(0xFFFFFFFF)
 
 
