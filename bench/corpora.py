@@ -1,12 +1,12 @@
-"""Benchmark the text corpus: near-duplicate detection against a plain datasketch loop, and the build.
+"""Benchmark the text corpus: near dedup against a plain datasketch loop, and the build.
 
 Prints::
 
     bench: corpora.minhash_ratio V          plain datasketch loop seconds / near_duplicates seconds
                                             (the median of --repeat runs; the loop runs once)
-    bench: corpora.minhash_agreement V      share of documents both call (not) a near duplicate alike
-    bench: corpora.minhash_agreement_seed_floor V   the same between near_duplicates at seeds 1 and 2
-    bench: corpora.minhash_agreement_same_hashes V  (with --reference) vs the per-document datasketch
+    bench: corpora.minhash_agreement V      share of documents both call (not) near duplicates
+    bench: corpora.minhash_agreement_seed_floor V   the same, near_duplicates seed 1 vs seed 2
+    bench: corpora.minhash_agreement_same_hashes V  (--reference) vs the per-document datasketch
                                             loop on the same shingle hashes (must be 1.0)
     bench: corpora.text_docs_per_s V        build_text_corpus throughput on the same documents
     bench: corpora.stage_share_<stage> V    share of the build's time per stage (clean, language,
@@ -16,13 +16,13 @@ The input is generated in code (seeded): short mixed Chinese/English maintenance
 exact duplicates and near duplicates (character edits, added words, reordered clauses, suffixes).
 
 The baseline is the plain datasketch way of doing the same job, one document at a time in
-ascending id order: normalise the text (lower case, whitespace collapsed), take its set of character
-5-grams, ``MinHash(num_perm=128, seed=1).update_batch`` with the UTF-8 shingles (datasketch's default
-hash), ``MinHashLSH.query`` for candidates among the kept documents, drop the document if one of them
-has a Jaccard estimate >= 0.8, else ``insert`` it (the LSH index is built at the same lowered
-threshold as the project's, see corpusmill.text.dedup). Ours is
-:func:`corpusmill.text.dedup.near_duplicates` with the same parameters. The two use different shingle
-hashes, so they agree only statistically (pairs near the threshold can fall either way);
+ascending id order: normalise the text (lower case, whitespace collapsed), take its set of
+character 5-grams, ``MinHash(num_perm=128, seed=1).update_batch`` with the UTF-8 shingles
+(datasketch's default hash), ``MinHashLSH.query`` for candidates among the kept documents, drop the
+document if one of them has a Jaccard estimate >= 0.8, else ``insert`` it (the LSH index is built at
+the same lowered threshold as the project's, see corpusmill.text.dedup). Ours is
+:func:`corpusmill.text.dedup.near_duplicates` with the same parameters. The two use different
+shingle hashes, so they agree only statistically (pairs near the threshold can fall either way);
 ``--reference`` also runs the project's own per-document datasketch loop
 (``near_duplicates_datasketch``, same hashes), which must agree exactly.
 
@@ -199,7 +199,7 @@ def _agreement(a: set[str], b: set[str], n: int) -> float:
 
 
 def make_frames(records: list[tuple[str, str, str]]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(documents, maintenance_records) with the canonical schemas; every third record is a document."""
+    """(documents, maintenance_records), canonical schemas; every third record is a document."""
     created = datetime(2024, 3, 1, tzinfo=UTC)
     docs = [r for k, r in enumerate(records) if k % 3 == 0]
     maint = [r for k, r in enumerate(records) if k % 3 != 0]
@@ -254,7 +254,7 @@ _STAGE_OF = {
 
 
 def timed_build(documents: pl.DataFrame, maintenance: pl.DataFrame):
-    """build_text_corpus with its step functions wrapped in timers: (result, total s, {stage: s})."""
+    """build_text_corpus with its step functions timed: (result, total s, {stage: s})."""
     spent: dict[str, float] = dict.fromkeys(["clean", "language", "redact", "dedup", "tokens"], 0.0)
     originals = {name: getattr(corpus_mod, name) for name in _STAGE_OF}
 
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--repeat", type=int, default=3, help="runs of near_duplicates (median)")
     ap.add_argument("--reference", action="store_true",
-                    help="also run the project's per-document datasketch loop (same hashes)")  # fmt: skip
+                    help="also run the project's per-document datasketch loop")  # fmt: skip
     ns = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -331,8 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         ref = near_duplicates_datasketch(ids, texts, threshold=THRESHOLD, num_perm=NUM_PERM,
                                          shingle=SHINGLE, seed=SEED)  # fmt: skip
         t_ref = time.perf_counter() - t0
+        same = _agreement(set(ref), set(ours), len(ids))
         print(f"bench: corpora reference loop (same hashes)={t_ref:.2f}s, identical result: "
-              f"{ref == ours}, agreement {_agreement(set(ref), set(ours), len(ids)):.6f}")  # fmt: skip
+              f"{ref == ours}, agreement {same:.6f}")  # fmt: skip
 
     documents, maintenance = make_frames(records)
     result, total, spent = timed_build(documents, maintenance)
@@ -346,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: corpora.minhash_agreement_seed_floor {floor:.4f}")
     if ns.reference:
         print(f"bench: corpora.minhash_agreement_same_hashes "
-              f"{_agreement(set(ref), set(ours), len(ids)):.4f}")  # fmt: skip
+              f"{same:.4f}")  # fmt: skip
     print(f"bench: corpora.text_docs_per_s {st['in'] / total:.0f}")
     for stage, s in spent.items():
         print(f"bench: corpora.stage_share_{stage} {s / total:.3f}")

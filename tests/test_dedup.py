@@ -1,4 +1,4 @@
-"""Near-duplicate detection: the vectorised path gives the clusters of the per-document datasketch loop."""
+"""Near dedup: the vectorised path gives the clusters of the per-document datasketch loop."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ BASE = (
 )
 EDITED = BASE.replace("night shift", "night  Shift").replace("已复查", "已经复查")
 UNRELATED = "注塑机3号 液压油泄漏 hydraulic oil leak at the main pump seal; seal replaced, tested at 20 MPa."
-ALSO_UNRELATED = "Line 2 conveyor belt loose, tightened belt and recalibrated the axis. 正常 no further issue."
+ALSO_UNRELATED = (
+    "Line 2 conveyor belt loose, tightened belt and recalibrated the axis. 正常 no further issue."
+)
 
 WORDS = (
     "更换 轴承 主轴 温度 过高 冷却液 泵 检查 replaced bearing spindle coolant pump checked filter "

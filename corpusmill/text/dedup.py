@@ -140,7 +140,8 @@ def minhash_signatures(
     """
     from datasketch import MinHash
 
-    a, b = (np.asarray(x, dtype=np.uint32) for x in MinHash(num_perm=num_perm, seed=seed).permutations)
+    perms = MinHash(num_perm=num_perm, seed=seed).permutations
+    a, b = (np.asarray(x, dtype=np.uint32) for x in perms)
     n = counts.size
     sig = np.full((n, num_perm), np.uint32(0xFFFFFFFF), dtype=np.uint32)
     nz = np.flatnonzero(counts > 0)
@@ -157,7 +158,9 @@ def minhash_signatures(
         d1 = max(d1, d0 + 1)
         s0, s1 = int(begins[d0]), int(ends[d1 - 1])
         # Permutation-major (num_perm x shingles), so that each reduceat row is contiguous.
-        block = buf[:, : s1 - s0] if s1 - s0 <= _SHINGLE_BLOCK else np.empty((num_perm, s1 - s0), np.uint32)
+        width = s1 - s0
+        big = width > _SHINGLE_BLOCK  # one document longer than a block
+        block = np.empty((num_perm, width), np.uint32) if big else buf[:, :width]
         with np.errstate(over="ignore"):
             np.multiply(a[:, None], mixed[None, s0:s1], out=block)
             np.add(block, b[:, None], out=block)
@@ -208,7 +211,7 @@ def _candidate_pairs(keys: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=32)
 def _lsh_bands(lsh_threshold: float, num_perm: int) -> tuple[int, int]:
-    """(bands, rows per band) that ``MinHashLSH(threshold, num_perm)`` chooses (its default weights)."""
+    """(bands, rows per band) that ``MinHashLSH(threshold, num_perm)`` picks (default weights)."""
     from datasketch.lsh import _optimal_param
 
     return _optimal_param(lsh_threshold, num_perm, 0.5, 0.5)
