@@ -13,19 +13,19 @@ import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from corpusmill.catalog import Sandbox
     from corpusmill.home import Home
+    from corpusmill.sandbox import Sandbox
 
 __all__ = ["connect"]
 
 
 def connect(home: str | os.PathLike[str] | Home | None = None) -> Sandbox:
-    """A sandboxed, read-only connection to a home's catalog (:func:`corpusmill.catalog.connect`).
+    """A sandboxed, read-only connection to a home's catalog (:func:`corpusmill.sandbox.connect`).
 
     Runs one SELECT (or EXPLAIN/DESCRIBE/SHOW/SUMMARIZE) per call and refuses writes, settings,
-    ATTACH/COPY/INSTALL and several statements with :class:`corpusmill.catalog.QueryRefused`.
+    ATTACH/COPY/INSTALL and several statements with :class:`corpusmill.sandbox.QueryRefused`.
     """
-    from corpusmill import catalog
+    from corpusmill import sandbox
     from corpusmill.home import resolve_home
 
     h = resolve_home(home)
@@ -34,4 +34,4 @@ def connect(home: str | os.PathLike[str] | Home | None = None) -> Sandbox:
             f"no corpusmill home at {h.root} (no catalog.duckdb, no lake/): pass home= the folder "
             "you ran `corpusmill run --home ...` or `corpusmill demo --home ...` with"
         )
-    return catalog.connect(h)
+    return sandbox.connect(h)

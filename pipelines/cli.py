@@ -267,13 +267,13 @@ def query(sql: str, home: Path | None, fmt: str, limit: int) -> None:
     import duckdb
     from rich.markup import escape
 
-    from corpusmill import catalog
+    from corpusmill import sandbox
 
     try:
-        catalog.check(sql)
+        sandbox.check(sql)
         h = _home(home)
-        df, json_columns = catalog.query_portable(h, sql)
-    except catalog.QueryRefused as e:
+        df, json_columns = sandbox.query_portable(h, sql)
+    except sandbox.QueryRefused as e:
         _console().print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
         sys.exit(2)
     except duckdb.PermissionException as e:
@@ -295,9 +295,9 @@ def query(sql: str, home: Path | None, fmt: str, limit: int) -> None:
                     row[c] = json.loads(row[c])
         click.echo(json.dumps(rows, default=str, ensure_ascii=False, indent=1))
     else:
-        from pipelines.summary import rich_table
-
         from rich.console import Console
+
+        from pipelines.summary import rich_table
 
         Console().print(rich_table(df, limit=limit))
         if df.height > limit:

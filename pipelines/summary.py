@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from corpusmill import canonical, catalog
+from corpusmill import canonical, sandbox
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -54,7 +54,7 @@ def print_summary(home: Home) -> None:
     con = Console()
     for title, sql in QUERIES.items():
         try:
-            df = catalog.query(home, sql)
+            df = sandbox.query(home, sql)
         except Exception as e:  # noqa: BLE001 - a view may not exist yet (e.g. no shard plan)
             con.print(f"[dim]{title}: not available ({type(e).__name__})[/]")
             continue

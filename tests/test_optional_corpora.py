@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from corpusmill import catalog
+from corpusmill import sandbox
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("optional")]
 
@@ -49,7 +49,7 @@ def test_a_plant_with_one_kind_of_data_completes(factory, tmp_path, kinds, built
     home = activate(tmp_path / "home")
     report = run_pipeline(_only(factory, kinds, "-".join(sorted(kinds))), home)
     assert report.run_ids
-    versions = set(catalog.query(home, "SELECT DISTINCT corpus FROM corpus_versions")
+    versions = set(sandbox.query(home, "SELECT DISTINCT corpus FROM corpus_versions")
                    .to_series().to_list())  # fmt: skip
     assert versions == built
     mats = _materializations(home)

@@ -7,14 +7,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from corpusmill import catalog, lake
+from corpusmill import catalog, lake, sandbox
 from corpusmill.layout import Lake
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline")]
 
 
 def q(home, sql: str):
-    return catalog.query(home, sql)
+    return sandbox.query(home, sql)
 
 
 def test_every_source_matches_ground_truth(built, ground_truth) -> None:

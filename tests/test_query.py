@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 import corpusmill
-from corpusmill import canonical, catalog, lake
+from corpusmill import canonical, catalog, lake, sandbox
 from corpusmill.home import Home
 from corpusmill.layout import Lake
 
@@ -145,7 +145,7 @@ def _sql(template: str, home: Home, outside: dict[str, Path], out: Path) -> str:
 def _outcome(run) -> str:
     try:
         run()
-    except catalog.QueryRefused:
+    except sandbox.QueryRefused:
         return REFUSED
     except duckdb.PermissionException:
         return DENIED
@@ -165,7 +165,7 @@ def test_escape_is_refused_or_harmless(home, outside, tmp_path, monkeypatch, sql
         with corpusmill.connect(home.root) as con:
             con.sql(sql).fetchall()
 
-    assert _outcome(lambda: catalog.query(home, sql)) == expected
+    assert _outcome(lambda: sandbox.query(home, sql)) == expected
     assert _outcome(via_python_api) == expected
     # the CLI: refused exits 2, a DuckDB error 1, each with a one-line message
     monkeypatch.setenv("CORPUSMILL_HOME", str(home.root))
@@ -192,15 +192,15 @@ def test_refusal_names_what_and_why(home) -> None:
         "EXPLAIN ANALYZE DELETE FROM equipment": "refused EXPLAIN of DELETE",
     }
     for sql, start in cases.items():
-        with pytest.raises(catalog.QueryRefused) as e:
-            catalog.check(sql)
+        with pytest.raises(sandbox.QueryRefused) as e:
+            sandbox.check(sql)
         assert str(e.value).startswith(start), str(e.value)
         assert "\n" not in str(e.value) and "run one SELECT" in str(e.value)
-    assert issubclass(catalog.QueryRefused, ValueError)
+    assert issubclass(sandbox.QueryRefused, ValueError)
 
 
 def test_read_only_statements_run(home) -> None:
-    with catalog.connect(home) as con:
+    with sandbox.connect(home) as con:
         assert con.sql("SELECT count(*) FROM equipment").fetchone() == (2,)
         assert con.sql("FROM equipment SELECT name ORDER BY name").fetchall()[0] == ("CNC 1",)
         assert "equipment_id" in [r[0] for r in con.sql("DESCRIBE equipment").fetchall()]
@@ -235,10 +235,10 @@ def test_every_view_still_answers(home) -> None:
 
 
 def test_refresh_still_writes_unsandboxed(home) -> None:
-    with catalog.connect(home) as con:  # an open sandboxed reader does not block the writer
+    with sandbox.connect(home) as con:  # an open sandboxed reader does not block the writer
         before = con.sql("SELECT count(*) FROM equipment").fetchone()
         assert "equipment" in catalog.refresh(home)
-    assert catalog.query(home, "SELECT count(*) FROM equipment").row(0) == before
+    assert sandbox.query(home, "SELECT count(*) FROM equipment").row(0) == before
 
 
 def test_connect_without_a_home_says_how_to_fix(tmp_path) -> None:
@@ -252,7 +252,7 @@ def test_query_frame_survives_every_type(home) -> None:
         "union_value(k := 1) AS u, '101'::BIT AS b, '01:02:03+01'::TIMETZ AS tt "
         "FROM sensor_readings ORDER BY ts_utc LIMIT 2"
     )
-    df = catalog.query(home, sql)
+    df = sandbox.query(home, sql)
     assert df["gap"].to_list() == [None, "00:05:00"]
     assert df["gaps"][0] == '["01:00:00"]'
     assert df["b"][0] == "101"
