@@ -69,19 +69,24 @@ def refresh(home: Home, tables: Iterable[str] | None = None) -> list[str]:
     import duckdb
 
     with _locked(home.root / ".catalog.lock"):
+        # under the lock no other refresh is writing: any copy left is a killed refresh's
+        for stale in home.root.glob(f".{home.catalog.name}.*.tmp*"):
+            stale.unlink(missing_ok=True)
         tmp = home.catalog.with_name(f".{home.catalog.name}.{os.getpid()}.tmp")
-        tmp.unlink(missing_ok=True)
         whole = tables is None or not home.catalog.exists()
-        if not whole:
-            shutil.copyfile(home.catalog, tmp)
-        con = duckdb.connect(str(tmp))
         try:
-            names = _build(con, Lake(home.lake), None if whole else set(tables or ()))
-            con.execute("CHECKPOINT")
+            if not whole:
+                shutil.copyfile(home.catalog, tmp)
+            con = duckdb.connect(str(tmp))
+            try:
+                names = _build(con, Lake(home.lake), None if whole else set(tables or ()))
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            os.replace(tmp, home.catalog)
         finally:
-            con.close()
-        os.replace(tmp, home.catalog)
-        Path(str(tmp) + ".wal").unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
+            Path(str(tmp) + ".wal").unlink(missing_ok=True)
     return names
 
 

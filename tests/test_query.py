@@ -307,3 +307,21 @@ def test_cli_prints_list_and_interval_columns(home, monkeypatch, fmt) -> None:
 def test_cli_duplicate_column_names(home, monkeypatch) -> None:
     res = _cli(home, monkeypatch, "SELECT 1 AS a, 2 AS a", "--format", "json")
     assert res.exit_code == 0 and json.loads(res.output) == [{"a": 1, "a_2": 2}]
+
+
+def test_refresh_sweeps_copies_a_killed_refresh_left_and_leaves_none_on_failure(home, monkeypatch):
+    left = [home.root / f".{home.catalog.name}.999999.{end}" for end in ("tmp", "tmp.wal")]
+    for f in left:
+        f.write_bytes(b"half a catalog")
+    catalog.refresh(home, ["equipment"])
+    assert not any(f.exists() for f in left)
+
+    def broken(*_a, **_k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(catalog, "_build", broken)
+    before = home.catalog.read_bytes()
+    with pytest.raises(RuntimeError, match="disk full"):
+        catalog.refresh(home, ["equipment"])
+    assert home.catalog.read_bytes() == before, "a failed refresh must not touch the catalog"
+    assert not list(home.root.glob(f".{home.catalog.name}.*.tmp*"))
