@@ -51,11 +51,11 @@ def validate_canonical(
     lake.overwrite(at.quarantine("validate", table), result.quarantine)
     reports.write_results(gx_dir, table, run_id, result)
     docs = reports.build_data_docs(gx_dir)
-    stored = tuple(
-        lake.scan(p).select(pl.len()).collect().item()
-        for p in (at.table(table), at.quarantine("validate", table))
-    )
-    return ValidatedTable(result, rows.height, stored, docs.as_uri())  # type: ignore[arg-type]
+    def count(path: Path) -> int:
+        return lake.scan(path).select(pl.len()).collect().item()
+
+    stored = (count(at.table(table)), count(at.quarantine("validate", table)))
+    return ValidatedTable(result, rows.height, stored, docs.as_uri())
 
 
 def manifest_summary(validation: TableValidation) -> dict[str, Any]:
