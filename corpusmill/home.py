@@ -7,8 +7,14 @@ from the user's home directory are set by :func:`point_env` (which :func:`activa
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +86,72 @@ class Home:
     def sources_file(self) -> Path | None:
         path = self.read_state().get("sources")
         return Path(path) if path else None
+
+    # -- one run at a time, and its scratch space ---------------------------------------------
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".run.lock"
+
+    @property
+    def tmp(self) -> Path:
+        """Scratch space of the run holding the lock; emptied when a run starts and ends."""
+        return self.root / "tmp"
+
+    @contextlib.contextmanager
+    def run_lock(self, what: str = "corpusmill run") -> Iterator[None]:
+        """Hold the home for one run: a second run on the same home is refused, not interleaved.
+
+        The lock is an ``flock`` on ``<home>/.run.lock``, so the kernel drops it when the holder
+        dies (even by SIGKILL) and a crashed run never leaves the home locked. While it is held,
+        temporary files go to :attr:`tmp`; what a killed run left there is removed first.
+
+        Raises
+        ------
+        HomeBusy
+            Another process holds the home; the message names its pid and start time.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
+                msg = (
+                    f"{self.root}: another run holds this home ({holder}); wait for it to "
+                    "finish, or use another --home"
+                )
+                raise HomeBusy(msg) from None
+            stamp = f"{what}, pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}"
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, stamp.encode(), 0)
+            with _scratch(self.tmp):
+                yield
+        finally:
+            os.close(fd)  # closing drops the flock
+
+
+class HomeBusy(RuntimeError):
+    """Another run holds the home."""
+
+
+@contextlib.contextmanager
+def _scratch(folder: Path) -> Iterator[None]:
+    """Send ``tempfile`` (this process and its children) to an emptied ``folder``; empty it after."""
+    shutil.rmtree(folder, ignore_errors=True)  # what a killed run left behind
+    folder.mkdir(parents=True)
+    saved_env, saved_dir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = str(folder), str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved_dir
+        if saved_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_env
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def resolve_home(home: str | os.PathLike[str] | Home | None = None) -> Home:

@@ -99,15 +99,56 @@ def overwrite(
     schema: pl.Schema | None = None,
     metadata: Mapping[str, str] | None = None,
 ) -> int:
-    """Replace the whole table (a new Delta version); returns the version written."""
+    """Replace the whole table; returns the version holding ``data``.
+
+    A frame equal (same schema, same rows in any order) to what the latest commit wrote is not
+    written again with the same ``metadata``: the latest version is returned and no commit is
+    made, so a rerun that changes nothing leaves the table's history alone. Columns in
+    :data:`RUN_STAMPS` (the run that wrote a row) do not count as a change: rows found again by a
+    later run keep the stamp of the run that first wrote them. The comparison uses a fingerprint stored in each
+    commit's metadata, so it costs one hash of ``data`` and no read of the table.
+    """
     from deltalake import CommitProperties, write_deltalake
 
-    props = CommitProperties(custom_metadata=dict(metadata)) if metadata else None
+    arrow = _to_arrow(data, schema)
+    custom = dict(metadata or {})
+    if isinstance(data, pl.DataFrame):
+        frame = data if schema is None else pl.from_arrow(arrow)
+        # the commit metadata is part of what "unchanged" means (a corpus version's manifest)
+        stable = frame.drop(RUN_STAMPS, strict=False)  # type: ignore[union-attr]
+        custom[FINGERPRINT_KEY] = json_hash([fingerprint(stable), custom])
+        if exists(path):
+            table = open_table(path)
+            last = table.history(limit=1)
+            if last and last[0].get(FINGERPRINT_KEY) == custom[FINGERPRINT_KEY]:
+                return table.version()
     write_deltalake(
-        str(path), _to_arrow(data, schema), mode="overwrite", schema_mode="overwrite",
-        commit_properties=props,
+        str(path), arrow, mode="overwrite", schema_mode="overwrite",
+        commit_properties=CommitProperties(custom_metadata=custom) if custom else None,
     )  # fmt: skip
     return open_table(path).version()
+
+
+#: Columns that stamp the writing run; a frame differing only in them is unchanged.
+RUN_STAMPS = ("_run_id",)
+
+#: Commit metadata key holding the fingerprint of the frame an overwrite wrote.
+FINGERPRINT_KEY = "corpusmill.fingerprint"
+
+
+def fingerprint(df: pl.DataFrame) -> str:
+    """A sha256 of a frame's schema and rows that ignores row order (for "unchanged?" tests).
+
+    Each row gets two 64-bit polars row hashes (two seeds) and the pairs are sorted, so the same
+    rows in another order give the same fingerprint; a different schema (names or types) never
+    does. Polars' row hash is stable only within a polars version, so the version is part of the
+    digest: after an upgrade the first overwrite writes once more.
+    """
+    h = hashlib.sha256(f"{pl.__version__}|{list(df.schema.items())!r}|{df.height}".encode())
+    if df.height and df.width:
+        pairs = pl.DataFrame({"a": df.hash_rows(seed=0), "b": df.hash_rows(seed=1)}).sort("a", "b")
+        h.update(pairs.to_numpy().tobytes())
+    return h.hexdigest()
 
 
 def read(

@@ -79,6 +79,7 @@ def run(sources: Path, home: Path | None, engine: str, summary: bool) -> None:
 
 def _run(sources: Path, h, engine: str) -> None:
     from corpusmill.config import ConfigError
+    from corpusmill.home import HomeBusy
     from pipelines.runner import RunFailed, run_pipeline
 
     con = _console()
@@ -92,6 +93,9 @@ def _run(sources: Path, h, engine: str) -> None:
     except ConfigError as e:
         con.print(f"[red]error:[/] {e}")
         sys.exit(2)
+    except HomeBusy as e:
+        con.print(f"[red]error:[/] {e}")
+        sys.exit(3)
     except RunFailed as e:
         con.print(f"[red]run failed:[/] {e}")
         sys.exit(1)

@@ -50,8 +50,9 @@ def run_pipeline(
         (:class:`corpusmill.preflight.PathError`); nothing is run.
     RunFailed
         A step failed; the message names it and carries its error.
+    corpusmill.home.HomeBusy
+        Another run holds the home; nothing is run.
     """
-    from pipelines.definitions import build_assets, build_resources
 
     say = progress or (lambda _m: None)
     t0 = time.perf_counter()
@@ -59,6 +60,16 @@ def run_pipeline(
     sources = Path(sources).resolve()
     cfg = config.load(sources)  # fail fast, before anything is written
     preflight.check_paths(cfg, path=sources)  # every source's path matches files (local ones)
+    with h.run_lock():
+        report = _run(sources, h, cfg, engine=engine, say=say, quiet=quiet)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _run(sources: Path, h: Home, cfg: config.SourcesConfig, *, engine: str,
+         say: Callable[[str], None], quiet: bool) -> RunReport:  # fmt: skip
+    from pipelines.definitions import build_assets, build_resources
+
     h.write_state(sources=str(sources))
     assets = build_assets(cfg)
     resources = build_resources(sources, h, engine=engine)
@@ -83,7 +94,6 @@ def run_pipeline(
                             tags={"corpusmill/trigger": "corpusmill run"}, run_config=run_config,
                             raise_on_error=False)  # fmt: skip
     _collect(result, report, "build")
-    report.seconds = time.perf_counter() - t0
     return report
 
 

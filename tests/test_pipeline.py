@@ -107,15 +107,24 @@ def test_checks_were_emitted_with_the_materializations(built) -> None:
 def test_rerun_changes_nothing(built, factory: Path) -> None:
     from pipelines.runner import run_pipeline
 
+    def versions() -> dict[str, int]:
+        """Every Delta table in the lake (staged, standardized, canonical, quarantine, ledgers,
+        corpora, excluded rows, plans) and its latest version."""
+        return {str(log.parent.relative_to(home.lake)): lake.open_table(log.parent).version()
+                for log in home.lake.rglob("_delta_log")}  # fmt: skip
+
     home, _ = built
     before = q(home, "SELECT corpus, version, content_hash FROM corpus_versions ORDER BY ALL")
-    staged = {p.name: lake.open_table(p).version() for p in (home.lake / "staged").iterdir()}
+    tables = versions()
     counts = q(home, "SELECT count(*) FROM sensor_readings").item()
     run_pipeline(factory / "sources.yaml", home)
     after = q(home, "SELECT corpus, version, content_hash FROM corpus_versions ORDER BY ALL")
     assert before.equals(after), "a rerun on the same inputs must not add corpus versions"
-    assert staged == {p.name: lake.open_table(p).version() for p in (home.lake / "staged").iterdir()}
+    assert len(tables) > 40
+    changed = {t: (v, versions()[t]) for t, v in tables.items() if versions()[t] != v}
+    assert not changed, f"a no-op rerun wrote new Delta versions: {changed}"
     assert q(home, "SELECT count(*) FROM sensor_readings").item() == counts
+    assert not (home.root / "tmp").exists(), "the run's scratch folder outlived it"
 
 
 def test_published_corpora_have_their_declared_schema(built) -> None:
