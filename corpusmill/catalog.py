@@ -24,6 +24,7 @@ import polars as pl
 
 from corpusmill import canonical, lake, versions
 from corpusmill.corpora import CORPORA
+from corpusmill.faults import crash_point
 from corpusmill.layout import Lake
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ def refresh(home: Home, tables: Iterable[str] | None = None) -> list[str]:
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
+            crash_point("catalog.replace.before", home.catalog)
             os.replace(tmp, home.catalog)
         finally:
             tmp.unlink(missing_ok=True)

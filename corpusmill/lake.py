@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow as pa
 
+from corpusmill.faults import crash_point
+
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
@@ -70,6 +72,7 @@ def replace_rows(
     arrow = _to_arrow(data, schema)
     props = CommitProperties(custom_metadata=dict(metadata)) if metadata else None
     path = str(path)
+    crash_point("lake.write.before", path)
     if not exists(path):
         write_deltalake(path, arrow, mode="append", commit_properties=props)
     else:
@@ -81,6 +84,7 @@ def replace_rows(
             schema_mode=None,
             commit_properties=props,
         )
+    crash_point("lake.write.after", path)
     return open_table(path).version()
 
 
@@ -122,10 +126,12 @@ def overwrite(
             last = table.history(limit=1)
             if last and last[0].get(FINGERPRINT_KEY) == custom[FINGERPRINT_KEY]:
                 return table.version()
+    crash_point("lake.write.before", path)
     write_deltalake(
         str(path), arrow, mode="overwrite", schema_mode="overwrite",
         commit_properties=CommitProperties(custom_metadata=custom) if custom else None,
     )  # fmt: skip
+    crash_point("lake.write.after", path)
     return open_table(path).version()
 
 

@@ -7,6 +7,7 @@ same inputs and config always map to the same version (repeatable runs add no ve
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from corpusmill import lake
+from corpusmill.faults import crash_point
 from corpusmill.layout import Lake
 
 MANIFEST_KEY = "corpusmill.manifest"
@@ -67,8 +69,10 @@ def publish(
     cfg_hash = lake.json_hash(config)
     latest = latest_manifest(table_path)
     if latest and latest["content_hash"] == chash and latest["config_hash"] == cfg_hash:
-        return Published(corpus, latest["version"], chash, False, latest,
-                         at.manifest(corpus, latest["version"]))  # fmt: skip
+        path = at.manifest(corpus, latest["version"])
+        if not path.exists():  # a run killed between the commit and the manifest file
+            _write_manifest(path, latest)
+        return Published(corpus, latest["version"], chash, False, latest, path)
     manifest: dict[str, Any] = {
         "corpus": corpus,
         "content_hash": chash,
@@ -87,9 +91,17 @@ def publish(
     )
     manifest["version"] = version
     path = at.manifest(corpus, version)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+    crash_point("corpus.manifest.before", path)
+    _write_manifest(path, manifest)
     return Published(corpus, version, chash, True, manifest, path)
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """The manifest file (a copy of the commit's metadata), written whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def manifests(table_path: Path) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
+from corpusmill.faults import crash_point
 from corpusmill.shards.model import POOLS_SCHEMA, SHARDS_SCHEMA, ShardPlan
 
 
@@ -98,7 +99,10 @@ def _put(path: Path, data: bytes) -> bool:
     if path.exists() and path.stat().st_size == len(data):
         if hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest():
             return False
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed writer
+        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
+    crash_point("shard.replace.before", path)
     os.replace(tmp, path)
     return True
