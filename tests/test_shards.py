@@ -128,11 +128,11 @@ def test_write_shards_is_idempotent_and_matches_the_plan(tmp_path):
     its = items(2_000)
     corpus = its.rename({"item_id": "doc_id"}).with_columns(text=pl.col("doc_id") + " body")
     plan = plan_shards(its, THREE, JOB)
-    done = write_shards(plan, corpus, tmp_path, id_column="doc_id")
+    done = write_shards(plan, corpus, tmp_path, id_column="doc_id", formats=("parquet",))
     n_files = plan.shards.height + 2  # shards + plan.json + assignment.parquet
     assert done.summary["write"] == {"written": n_files, "skipped": 0}
     mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / plan.plan_id).iterdir()}
-    again = write_shards(plan, corpus, tmp_path, id_column="doc_id")
+    again = write_shards(plan, corpus, tmp_path, id_column="doc_id", formats=("parquet",))
     assert again.summary["write"] == {"written": 0, "skipped": n_files}
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / plan.plan_id).iterdir()} == mtimes
     assert not list((tmp_path / plan.plan_id).glob(".*.tmp"))
