@@ -187,3 +187,103 @@ def test_job_errors_name_the_field(tmp_path):
         load_job(path)
     assert "field 'seq_len': required field is missing" in str(e.value)
     assert "field 'epoch': unknown key" in str(e.value)
+
+
+def mixed_corpus(n=6_000):
+    """A corpus with a known mix: 70/15/15 splits, sites 50/30/20 %, two equipment classes
+    (1 in 4 a pump), labels 1 in 10 positive."""
+    k = range(n)
+    splits = ["train"] * 14 + ["validation"] * 3 + ["test"] * 3
+    sites = ["a"] * 5 + ["b"] * 3 + ["c"] * 2
+    return pl.DataFrame(
+        {
+            "window_id": [f"w-{j:06d}" for j in k],
+            "split": [splits[j % 20] for j in k],
+            "site": [sites[j % 10 * 7 % 10] for j in k],
+            "equipment_class": ["pump" if j % 4 == 0 else "motor" for j in k],
+            "label": pl.Series([int(j * 7 % 10 == 3) for j in k], dtype=pl.Int8),
+            "n_tokens": pl.Series([j * 7919 % 300 + 50 for j in k], dtype=pl.Int64),
+        }
+    )
+
+
+def mix_deviation(plan, frame, columns):
+    """Largest |share in shard - share in split| over shards, columns and values (from scratch)."""
+    df = plan.assignment.join(frame.rename({"window_id": "item_id"}), on="item_id")
+    worst = 0.0
+    for (split,), part in df.group_by("split"):
+        for c in columns:
+            want = {v: k / part.height for v, k in part[c].value_counts().iter_rows()}
+            for _, shard in part.group_by("shard_id"):
+                have = {v: k / shard.height for v, k in shard[c].value_counts().iter_rows()}
+                worst = max(worst, *(abs(have.get(v, 0) - w) for v, w in want.items()))
+    return worst
+
+
+def test_stratified_shards_hold_one_split_and_keep_its_mix():
+    from corpusmill.shards import stratify_shards
+
+    frame = mixed_corpus()
+    its = frame.select(pl.col("window_id").alias("item_id"), "n_tokens",
+                       n_bytes=pl.col("n_tokens") * 8)  # fmt: skip
+    job = JOB.model_copy(update={"target_shard_mib": 0.5})
+    two = catalog(pool("a", count=2), pool("b", count=2, tps=5_000))
+    plan = plan_shards(its, two, job)
+    strat = stratify_shards(plan, frame.with_columns(pl.lit("x").alias("_unused")), its,
+                            id_column="window_id", stratify_by=("site", "equipment_class",
+                            "label", "line"), tolerance=0.05)  # fmt: skip
+    s = strat.summary["stratification"]
+    assert s["by"] == ["site", "equipment_class", "label"] and s["ignored"] == ["line"]
+    # no shard mixes splits
+    joined = strat.assignment.join(frame.rename({"window_id": "item_id"}), on="item_id")
+    per_shard = joined.group_by("shard_id").agg(pl.col("split").n_unique())
+    assert per_shard["split"].max() == 1
+    assert joined.height == 6_000 and strat.shards["samples"].sum() == 6_000
+    # the pools keep their items and tokens
+    assert strat.pools["tokens"].to_list() == plan.pools["tokens"].to_list()
+    assert dict(strat.assignment.select("item_id", "pool").iter_rows()) == dict(
+        plan.assignment.select("item_id", "pool").iter_rows()
+    )
+    dev = mix_deviation(strat, frame, ["site", "equipment_class", "label"])
+    assert dev == pytest.approx(s["max_deviation"])
+    assert dev <= 0.05 and s["within_tolerance"]
+    assert s["splits"] == {
+        "test": {"samples": 900, "shards": s["splits"]["test"]["shards"]},
+        "train": {"samples": 4200, "shards": s["splits"]["train"]["shards"]},
+        "validation": {"samples": 900, "shards": s["splits"]["validation"]["shards"]},
+    }
+    assert set(s["shard_split"].values()) == {"train", "validation", "test"}
+    # the unstratified plan mixes splits (the contiguous cut ignores them)
+    before = plan.assignment.join(frame.rename({"window_id": "item_id"}), on="item_id")
+    assert before.group_by("shard_id").agg(pl.col("split").n_unique())["split"].max() == 3
+    assert strat.plan_id != plan.plan_id and strat.summary["unstratified_plan_id"] == plan.plan_id
+
+
+def test_unstratifiable_shards_report_their_real_deviation():
+    from corpusmill.shards import stratify_shards
+
+    frame = mixed_corpus(120)
+    its = frame.select(pl.col("window_id").alias("item_id"), "n_tokens",
+                       n_bytes=pl.col("n_tokens") * 8)  # fmt: skip
+    # 36 devices for 120 items: shards of 2-4 samples cannot hold a 1-in-10 label mix
+    plan = plan_shards(its, THREE, JOB)
+    strat = stratify_shards(plan, frame, its, id_column="window_id", tolerance=0.05)
+    s = strat.summary["stratification"]
+    dev = mix_deviation(strat, frame, ["site", "equipment_class", "label"])
+    assert dev > 0.05
+    assert s["max_deviation"] == pytest.approx(dev) and not s["within_tolerance"]
+    assert any("stratification: shard" in w and "> tolerance 0.05" in w
+               for w in strat.summary["warnings"])  # fmt: skip
+
+
+def test_stratify_without_columns_returns_the_plan():
+    from corpusmill.shards import stratify_shards
+
+    its = items(500)
+    corpus = its.rename({"item_id": "doc_id"})
+    plan = plan_shards(its, THREE, JOB)
+    same = stratify_shards(plan, corpus, its, id_column="doc_id")
+    assert same.plan_id == plan.plan_id and same.assignment.equals(plan.assignment)
+    assert same.summary["stratification"] == {
+        "by": [], "ignored": ["site", "equipment_class", "label"]
+    }  # fmt: skip
