@@ -287,3 +287,65 @@ def test_stratify_without_columns_returns_the_plan():
     assert same.summary["stratification"] == {
         "by": [], "ignored": ["site", "equipment_class", "label"]
     }  # fmt: skip
+
+
+def lake_with_corpus(tmp_path, n=3_000):
+    from corpusmill import lake
+    from corpusmill.layout import Lake
+
+    k = range(n)
+    frame = pl.DataFrame(
+        {
+            "doc_id": [f"doc-{j:06d}" for j in k],
+            "text": [f"text {j} " * (j % 5 + 1) for j in k],
+            "n_tokens": pl.Series([j * 7919 % 3000 + 100 for j in k], dtype=pl.Int64),
+            "label": pl.Series([j % 4 == 0 for j in k], dtype=pl.Int8),
+        }
+    )
+    lake.overwrite(Lake(tmp_path / "lake").table("text_corpus"), frame)
+    return tmp_path / "lake", tmp_path / "shards"
+
+
+def test_replan_in_the_lake_moves_only_what_must_and_keeps_every_plan(tmp_path):
+    from corpusmill.layout import Lake
+    from corpusmill.plans import latest_plan, plan_corpus, plan_history
+
+    root, shards = lake_with_corpus(tmp_path)
+    assert latest_plan(root, "pretrain") is None
+    first = plan_corpus(root, shards, THREE, JOB, job_name="pretrain")
+    assert first.plan.summary["replan"]["previous_plan_id"] is None
+    # the same inputs again: the same plan, one row
+    again = plan_corpus(root, shards, THREE, JOB, job_name="pretrain")
+    assert again.plan.plan_id == first.plan.plan_id
+    assert plan_history(root, "pretrain")["plan_id"].to_list() == [first.plan.plan_id]
+    assert latest_plan(root, "pretrain").plan_id == first.plan.plan_id
+
+    # a pool is lost: the re-plan starts from the latest plan and moves only what must move
+    second = plan_corpus(root, shards, THREE.without("mid"), JOB, job_name="pretrain")
+    r = second.plan.summary["replan"]
+    assert r["previous_plan_id"] == first.plan.plan_id
+    lost = int(first.plan.pools.filter(pl.col("pool") == "mid")["tokens"][0])
+    assert r["min_moved_tokens"] == lost  # the gone pool's tokens; the others only gain
+    assert 0 < r["moved_tokens"] <= 1.05 * r["min_moved_tokens"]
+    assert r["moved_fraction"] == pytest.approx(lost / first.plan.summary["tokens"])
+    # re-running the re-plan reproduces it (it starts from the same previous plan)
+    third = plan_corpus(root, shards, THREE.without("mid"), JOB, job_name="pretrain")
+    assert third.plan.plan_id == second.plan.plan_id
+    # another job has its own history
+    other = plan_corpus(root, shards, THREE, JOB, job_name="finetune")
+    assert other.plan.plan_id == first.plan.plan_id  # same inputs, no previous: same plan
+
+    hist = plan_history(root)
+    assert hist.height == 3 and hist["plan_id"].n_unique() == 2  # one row per job and plan
+    by_job = dict(hist.group_by("job_name").len().iter_rows())
+    assert by_job == {"pretrain": 2, "finetune": 1}
+    row = hist.filter(pl.col("plan_id") == second.plan.plan_id).row(0, named=True)
+    assert row["corpus"] == "text_corpus" and row["corpus_version"] == 0
+    assert row["previous_plan_id"] == first.plan.plan_id and len(row["catalog_hash"]) == 16
+    assert row["min_moved_fraction"] == pytest.approx(r["min_moved_fraction"])
+    assert latest_plan(root, "pretrain").plan_id == second.plan.plan_id
+    assert "shard_plans" in Lake(root).views(["text_corpus"])
+    # the files of the plan: parquet + tar per shard by default
+    plan_dir = shards / second.plan.plan_id
+    n = second.plan.shards.height
+    assert len(list(plan_dir.glob("*.parquet"))) == n + 1 and len(list(plan_dir.glob("*.tar"))) == n
