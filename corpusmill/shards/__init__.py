@@ -2,7 +2,8 @@
 
 The planner turns a corpus's item list (one row per training sample: ``item_id``, ``n_tokens``,
 ``n_bytes``), a :class:`~corpusmill.compute.Catalog` and a :class:`~corpusmill.compute.TrainingJob`
-into a deterministic :class:`ShardPlan`; :func:`write_shards` writes one Parquet file per shard.
+into a deterministic :class:`ShardPlan`; :func:`write_shards` writes each shard as Parquet, JSONL
+and/or a WebDataset tar, with ``plan.json`` telling every rank what it reads.
 The rules are written out in ``docs/partitioning.md``; in short:
 
 1. **Balance.** Each pool gets tokens in proportion to its effective rate
