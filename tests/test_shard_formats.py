@@ -121,7 +121,9 @@ def test_windows_become_npy_arrays(tmp_path):
         }
     )  # fmt: skip
     items = windows.select(
-        pl.col("window_id").alias("item_id"), n_tokens=pl.lit(6, pl.Int64), n_bytes=pl.lit(48, pl.Int64)
+        pl.col("window_id").alias("item_id"),
+        n_tokens=pl.lit(6, pl.Int64),
+        n_bytes=pl.lit(48, pl.Int64),
     )
     plan = plan_shards(items, CATALOG, JOB.model_copy(update={"corpus": "timeseries_windows"}))
     write_shards(plan, windows, tmp_path, id_column="window_id", formats=("jsonl", "webdataset"))

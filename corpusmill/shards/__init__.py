@@ -28,7 +28,8 @@ Modules: :mod:`~corpusmill.shards.model` (the plan and its schemas), :mod:`~corp
 (pool shares and the plan), :mod:`~corpusmill.shards.cut` (items to pools, pools to shards) and
 :mod:`~corpusmill.shards.write` (the shard files, in the formats of
 :mod:`~corpusmill.shards.formats`); :func:`stratify_shards` re-cuts a plan so that no shard mixes
-train/validation/test and each keeps its split's mix of sites, equipment classes and labels. Import from :mod:`corpusmill.shards`.
+train/validation/test and each keeps its split's mix of sites, equipment classes and labels.
+Import from :mod:`corpusmill.shards`.
 """
 
 from __future__ import annotations

@@ -285,8 +285,12 @@ def stratify_shards(
             f"split's share (max deviation {max_dev:.3f} > tolerance {tolerance}); its shards are "
             "too small to hold the mix: raise target_shard_mib or lower the devices"
         )
-    split_counts = cut.group_by("_split").agg(samples=pl.len(), shards=pl.col("shard_id").n_unique())
-    options = {"by": by, "tolerance": tolerance, "split_column": split_column if has_split else None}
+    split_counts = cut.group_by("_split").agg(
+        samples=pl.len(), shards=pl.col("shard_id").n_unique()
+    )
+    options = {
+        "by": by, "tolerance": tolerance, "split_column": split_column if has_split else None
+    }  # fmt: skip
     plan_id = hashlib.sha256(
         json.dumps({"plan": plan.plan_id, **options}, sort_keys=True).encode()
     ).hexdigest()[:16]

@@ -43,7 +43,10 @@ def check_formats(formats: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     formats = tuple(formats)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
-        msg = f"unknown shard format(s) {unknown or '(none given)'}; choose from {', '.join(FORMATS)}"
+        msg = (
+            f"unknown shard format(s) {unknown or '(none given)'}; "
+            f"choose from {', '.join(FORMATS)}"
+        )
         raise ValueError(msg)
     return tuple(f for f in FORMATS if f in formats)
 
@@ -69,7 +72,8 @@ def webdataset_bytes(
     """A WebDataset tar of the rows (written by ``webdataset.TarWriter``, fixed mtime)."""
     import webdataset as wds
 
-    payload = [c for c in (*TEXT_COLUMNS, "values", *IMAGE_COLUMNS, "image_path") if c in df.columns]
+    known = (*TEXT_COLUMNS, "values", *IMAGE_COLUMNS, "image_path")
+    payload = [c for c in known if c in df.columns]
     meta_cols = [c for c in df.columns if c not in payload and not _is_binary(df, c)]
     buf = io.BytesIO()
     with wds.TarWriter(buf, mtime=0.0, user="corpusmill", group="corpusmill") as sink:
@@ -110,14 +114,18 @@ def _image(
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         if not path.is_file():
-            msg = f"row {row!r}: image_path {str(path)!r} does not exist; fix the path or drop the row"
+            msg = (
+                f"row {row!r}: image_path {str(path)!r} does not exist; "
+                "fix the path or drop the row"
+            )
             raise FileNotFoundError(msg)
         data = path.read_bytes()
         ext = _EXTENSIONS.get(path.suffix.lower().lstrip("."))
     if data is None:
         return None
     fmt = str(meta.get("image_format") or "").lower()
-    ext = _EXTENSIONS.get(fmt) or ext or next((e for s, e in _SIGNATURES if data.startswith(s)), None)
+    sniffed = next((e for s, e in _SIGNATURES if data.startswith(s)), None)
+    ext = _EXTENSIONS.get(fmt) or ext or sniffed
     if ext is None:
         msg = (
             f"row {row!r}: cannot tell the image format (no image_format, unknown signature "

@@ -1,4 +1,5 @@
-"""Shard files: one file per shard and format, ``plan.json`` and ``assignment.parquet`` beside them."""
+"""Shard files: one file per shard and format; ``plan.json`` and ``assignment.parquet`` beside
+them."""
 
 from __future__ import annotations
 
