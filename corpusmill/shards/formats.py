@@ -76,7 +76,7 @@ def webdataset_bytes(
     payload = [c for c in known if c in df.columns]
     meta_cols = [c for c in df.columns if c not in payload and not _is_binary(df, c)]
     buf = io.BytesIO()
-    with wds.TarWriter(buf, mtime=0.0, user="corpusmill", group="corpusmill") as sink:
+    with wds.TarWriter(buf, mtime=0, user="corpusmill", group="corpusmill") as sink:
         meta = df.select(meta_cols).to_dicts()
         rows = df.select(payload).to_dicts()
         for i, (m, p) in enumerate(zip(meta, rows, strict=True)):
