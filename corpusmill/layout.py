@@ -10,6 +10,7 @@ it which views exist and which folders they read. Nothing else joins path segmen
       <corpus>                 corpora (text_corpus ...), one Delta version per build
       <corpus>_excluded        what a corpus build left out, with the reason
       shard_plan, shards, shard_pools   the latest shard plan
+      shard_plans              every shard plan made (history; the previous plan of a job)
       staged/<source>          each source's rows as ingested          view staged_<source>
       standardized/<table>     every source of a table, deduplicated   view standardized_<table>
       _quarantine/<stage>/<n>  rejected rows of one writer             view quarantine (union)
@@ -34,6 +35,8 @@ STAGES = ("ingest", "standardize", "validate")
 
 #: The latest shard plan's tables.
 PLAN_TABLES = ("shard_plan", "shards", "shard_pools")
+#: Every shard plan ever made (one row per plan_id; job, corpus version, catalog hash, folder).
+PLAN_HISTORY_TABLE = "shard_plans"
 
 #: Tables at the top of the lake that are neither canonical tables nor corpora.
 EQUIPMENT_SUGGESTIONS = "equipment_suggestions"
@@ -112,6 +115,7 @@ class Lake:
             *corpora,
             *map(excluded_view, corpora),
             *PLAN_TABLES,
+            PLAN_HISTORY_TABLE,
         ]
         out = {name: self.table(name) for name in named}
         out |= {staged_view(p.name): p for p in _tables_in(self.root / "staged")}

@@ -38,7 +38,7 @@ def build_partition_assets(cfg: SourcesConfig) -> list[dg.AssetsDefinition]:
             context.log.warning(f"shard_plan: {why}")
             return dg.MaterializeResult(metadata={"skipped": why, "dagster/row_count": 0})
         out = plan_corpus(corpusmill.lake, corpusmill.home_dir.shards, catalog, job)
-        corpusmill.refresh_catalog(layout.PLAN_TABLES)
+        corpusmill.refresh_catalog([*layout.PLAN_TABLES, layout.PLAN_HISTORY_TABLE])
         s = out.plan.summary
         return dg.MaterializeResult(
             metadata={

@@ -2,7 +2,8 @@
 
 The planner turns a corpus's item list (one row per training sample: ``item_id``, ``n_tokens``,
 ``n_bytes``), a :class:`~corpusmill.compute.Catalog` and a :class:`~corpusmill.compute.TrainingJob`
-into a deterministic :class:`ShardPlan`; :func:`write_shards` writes one Parquet file per shard.
+into a deterministic :class:`ShardPlan`; :func:`write_shards` writes each shard as Parquet, JSONL
+and/or a WebDataset tar, with ``plan.json`` telling every rank what it reads.
 The rules are written out in ``docs/partitioning.md``; in short:
 
 1. **Balance.** Each pool gets tokens in proportion to its effective rate
@@ -25,11 +26,16 @@ inputs and ``plan_id`` is a content hash of them.
 
 Modules: :mod:`~corpusmill.shards.model` (the plan and its schemas), :mod:`~corpusmill.shards.plan`
 (pool shares and the plan), :mod:`~corpusmill.shards.cut` (items to pools, pools to shards) and
-:mod:`~corpusmill.shards.write` (the shard files). Import from :mod:`corpusmill.shards`.
+:mod:`~corpusmill.shards.write` (the shard files, in the formats of
+:mod:`~corpusmill.shards.formats`); :func:`stratify_shards` re-cuts a plan so that no shard mixes
+train/validation/test and each keeps its split's mix of sites, equipment classes and labels.
+Import from :mod:`corpusmill.shards`.
 """
 
 from __future__ import annotations
 
+from corpusmill.shards.cut import DEFAULT_STRATIFY_BY, DEFAULT_TOLERANCE, stratify_shards
+from corpusmill.shards.formats import DEFAULT_FORMATS, FORMATS
 from corpusmill.shards.model import (
     GIB,
     ITEMS_SCHEMA,
@@ -48,6 +54,10 @@ from corpusmill.shards.plan import (
 from corpusmill.shards.write import read_plan, write_shards
 
 __all__ = [
+    "DEFAULT_FORMATS",
+    "DEFAULT_STRATIFY_BY",
+    "DEFAULT_TOLERANCE",
+    "FORMATS",
     "DEFAULT_TARGET_SHARD_MIB",
     "GIB",
     "ITEMS_SCHEMA",
@@ -60,5 +70,6 @@ __all__ = [
     "ShardPlan",
     "plan_shards",
     "read_plan",
+    "stratify_shards",
     "write_shards",
 ]

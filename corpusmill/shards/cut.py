@@ -7,6 +7,7 @@ the bucket its token midpoint falls in, so each cut lies within half an item of 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -129,3 +130,217 @@ def _shard_rows(
         .sort("shard_id")
     )
     return shards.select([pl.col(c).cast(t) for c, t in SHARDS_SCHEMA.items()])
+
+
+#: What :func:`stratify_shards` balances by default (columns a corpus lacks are skipped).
+DEFAULT_STRATIFY_BY = ("site", "equipment_class", "label")
+DEFAULT_TOLERANCE = 0.05
+_NULL = "<null>"
+
+
+def stratify_shards(
+    plan: ShardPlan,
+    frame: pl.DataFrame,
+    items: pl.DataFrame,
+    *,
+    id_column: str,
+    stratify_by: tuple[str, ...] = DEFAULT_STRATIFY_BY,
+    tolerance: float = DEFAULT_TOLERANCE,
+    split_column: str = "split",
+) -> ShardPlan:
+    """Re-cut each pool's shards so no shard mixes splits and each keeps its split's mix.
+
+    Items stay on their pool (the pool shares are untouched). Within a pool, each split gets
+    ``ceil(split bytes / the pool's mean shard bytes)`` shards, rounded up to a multiple of the
+    pool's devices when it has the items; its items, sorted by stratum (the joint value of the
+    ``stratify_by`` columns) and id, are dealt round-robin, so every shard holds its split's count
+    of each stratum within one item. Shards of a pool are numbered split by split; device
+    ``rank`` reads local shards ``rank, rank + devices, ...`` as before.
+
+    Parameters
+    ----------
+    plan
+        The plan to re-cut (from :func:`~corpusmill.shards.plan_shards`).
+    frame
+        The corpus rows (one per planned item), with the id, split and stratify columns.
+    items
+        The item list the plan was made from (``item_id``, ``n_tokens``, ``n_bytes``).
+    id_column
+        The corpus's id column.
+    stratify_by
+        Columns whose mix (share of samples per value) each shard keeps; absent ones are skipped
+        and listed under ``ignored``.
+    tolerance
+        Declared limit of the deviation: the largest ``|share in shard - share in split|`` over
+        every shard, column and value. The achieved figure is always reported, also above it.
+    split_column
+        Train/validation/test; without it the corpus is one split (``"all"``).
+
+    Returns
+    -------
+    ShardPlan
+        A new plan (new ``plan_id``) with ``summary["stratification"]``: ``by``, ``ignored``,
+        ``tolerance``, ``max_deviation``, ``max_deviation_by_column``, ``within_tolerance``,
+        ``shard_split`` (shard id -> split) and ``splits``. Above tolerance a warning names the
+        worst shard. Without any stratify column and split column the plan is returned as is.
+    """
+    import hashlib
+    import json
+
+    if not 0 <= tolerance <= 1:
+        msg = f"tolerance must be a share between 0 and 1, got {tolerance}"
+        raise ValueError(msg)
+    by = [c for c in stratify_by if c in frame.columns]
+    ignored = [c for c in stratify_by if c not in frame.columns]
+    has_split = split_column in frame.columns
+    if not by and not has_split:
+        summary = {**plan.summary, "stratification": {"by": [], "ignored": ignored}}
+        return replace(plan, summary=summary)
+    if id_column not in frame.columns:
+        msg = f"corpus has no column {id_column!r}; columns: {', '.join(frame.columns)}"
+        raise ValueError(msg)
+    attrs = frame.select(
+        pl.col(id_column).cast(pl.String).alias("item_id"),
+        (pl.col(split_column).cast(pl.String) if has_split else pl.lit("all"))
+        .fill_null(_NULL)
+        .alias("_split"),
+        *[pl.col(c).cast(pl.String).fill_null(_NULL).alias(f"_s_{c}") for c in by],
+    )
+    sizes = items.select(
+        pl.col("item_id").cast(pl.String), pl.col("n_tokens").cast(pl.Int64),
+        pl.col("n_bytes").cast(pl.Int64),
+    )  # fmt: skip
+    items = plan.assignment.join(sizes, on="item_id", how="left", maintain_order="left")
+    items = items.join(attrs, on="item_id", how="left", maintain_order="left")
+    if items["_split"].null_count() or items["n_tokens"].null_count():
+        lost = items.filter(pl.col("_split").is_null() | pl.col("n_tokens").is_null())
+        msg = (
+            "corpus rows or items do not match the plan: planned items missing, e.g. "
+            f"{lost['item_id'].head(3).to_list()}"
+        )
+        raise ValueError(msg)
+    stratum = (
+        pl.concat_str([pl.col(f"_s_{c}") for c in by], separator="\x1f") if by else pl.lit("")
+    )
+    items = items.with_columns(_stratum=stratum)
+
+    meta = plan.shards.group_by("pool").agg(
+        pl.col("region").first(),
+        pl.col("devices").first(),
+        n=pl.len(),
+        b=pl.col("bytes").sum(),
+        h_per_tok=(pl.col("predicted_hours").sum() / pl.col("tokens").sum()),
+    )
+    frames, next_id = [], 0
+    for pool in meta.sort("pool").iter_rows(named=True):
+        mine = items.filter(pl.col("pool") == pool["pool"])
+        per_shard = max(pool["b"] / pool["n"], 1.0)
+        local_base = 0
+        for split in sorted(mine["_split"].unique().to_list()):
+            part = mine.filter(pl.col("_split") == split).sort("_stratum", "item_id")
+            n = max(1, math.ceil(float(part["n_bytes"].sum()) / per_shard))
+            if part.height >= pool["devices"]:
+                n = math.ceil(n / pool["devices"]) * pool["devices"]
+            n = min(n, part.height)
+            part = part.with_columns(local=pl.int_range(pl.len()) % n + local_base)
+            frames.append(part.with_columns(shard_id=pl.col("local") + next_id))
+            local_base += n
+        next_id += local_base
+    cut = pl.concat(frames).sort("item_id")
+
+    shards = (
+        cut.group_by("shard_id", "pool")
+        .agg(
+            samples=pl.len().cast(pl.Int64),
+            tokens=pl.col("n_tokens").sum(),
+            bytes=pl.col("n_bytes").sum(),
+            first_item=pl.col("item_id").min(),
+            last_item=pl.col("item_id").max(),
+            local=pl.col("local").first(),
+            split=pl.col("_split").first(),
+        )
+        .join(meta, on="pool", how="left")
+        .with_columns(
+            rank=pl.col("local") % pl.col("devices"),
+            predicted_hours=pl.col("tokens") * pl.col("h_per_tok"),
+            file=pl.lit(None, dtype=pl.String),
+        )
+        .sort("shard_id")
+    )
+    shard_split = dict(shards.select("shard_id", "split").iter_rows())
+    shards = shards.select([pl.col(c).cast(t) for c, t in SHARDS_SCHEMA.items()])
+    counts = dict(shards.group_by("pool").len().iter_rows())
+    pools = plan.pools.with_columns(
+        shards=pl.col("pool").replace_strict(counts, default=0, return_dtype=pl.Int64)
+    )
+
+    by_col = {c: _max_deviation(cut, f"_s_{c}") for c in by}
+    worst = max(by_col.values(), key=lambda d: d[0], default=(0.0, None, None, None))
+    max_dev = worst[0]
+    warnings = list(plan.summary.get("warnings", []))
+    if max_dev > tolerance:
+        col = next(c for c, d in by_col.items() if d == worst)
+        warnings.append(
+            f"stratification: shard {worst[1]} has {col}={worst[2]!r} at {worst[3]:.3f} off its "
+            f"split's share (max deviation {max_dev:.3f} > tolerance {tolerance}); its shards are "
+            "too small to hold the mix: raise target_shard_mib or lower the devices"
+        )
+    split_counts = cut.group_by("_split").agg(
+        samples=pl.len(), shards=pl.col("shard_id").n_unique()
+    )
+    options = {
+        "by": by, "tolerance": tolerance, "split_column": split_column if has_split else None
+    }  # fmt: skip
+    plan_id = hashlib.sha256(
+        json.dumps({"plan": plan.plan_id, **options}, sort_keys=True).encode()
+    ).hexdigest()[:16]
+    summary = {
+        **plan.summary,
+        "plan_id": plan_id,
+        "unstratified_plan_id": plan.plan_id,
+        "n_shards": shards.height,
+        "max_shard_mib": float(shards["bytes"].max()) / MIB,
+        "mean_shard_mib": float(shards["bytes"].mean()) / MIB,
+        "warnings": warnings,
+        "stratification": {
+            **options,
+            "ignored": ignored,
+            "max_deviation": max_dev,
+            "max_deviation_by_column": {c: d[0] for c, d in by_col.items()},
+            "within_tolerance": max_dev <= tolerance,
+            "shard_split": {str(k): v for k, v in sorted(shard_split.items())},
+            "splits": {
+                s: {"samples": int(m), "shards": int(k)}
+                for s, m, k in split_counts.sort("_split").iter_rows()
+            },
+        },
+    }
+    return replace(
+        plan,
+        plan_id=plan_id,
+        shards=shards,
+        pools=pools,
+        summary=summary,
+        assignment=cut.select("item_id", "pool", "shard_id"),
+    )
+
+
+def _max_deviation(cut: pl.DataFrame, column: str) -> tuple[float, int | None, str | None, float]:
+    """The largest ``|share in shard - share in split|`` of ``column``'s values: (deviation,
+    shard, value, deviation); every value of the split counts in every shard, present or not."""
+    split_share = cut.group_by("_split", column).len().with_columns(
+        want=pl.col("len") / pl.col("len").sum().over("_split")
+    )
+    shard_n = cut.group_by("_split", "shard_id").agg(total=pl.len())
+    have = cut.group_by("shard_id", column).agg(k=pl.len())
+    grid = (
+        shard_n.join(split_share.select("_split", column, "want"), on="_split")
+        .join(have, on=["shard_id", column], how="left")
+        .with_columns(dev=(pl.col("k").fill_null(0) / pl.col("total") - pl.col("want")).abs())
+        .sort("dev", "shard_id", column, descending=[True, False, False])
+    )
+    if grid.is_empty():
+        return 0.0, None, None, 0.0
+    top = grid.row(0, named=True)
+    return float(top["dev"]), int(top["shard_id"]), top[column], float(top["dev"])
+

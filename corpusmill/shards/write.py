@@ -1,33 +1,71 @@
-"""Shard files: one Parquet file per shard, ``plan.json`` and ``assignment.parquet`` beside them."""
+"""Shard files: one file per shard and format; ``plan.json`` and ``assignment.parquet`` beside
+them."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from corpusmill.faults import crash_point
+from corpusmill.shards.formats import (
+    DEFAULT_FORMATS,
+    FORMATS,
+    check_formats,
+    jsonl_bytes,
+    parquet_bytes,
+    webdataset_bytes,
+)
 from corpusmill.shards.model import POOLS_SCHEMA, SHARDS_SCHEMA, ShardPlan
 
 
 def write_shards(
-    plan: ShardPlan, corpus: pl.DataFrame, out_dir: str | Path, *, id_column: str
+    plan: ShardPlan,
+    corpus: pl.DataFrame,
+    out_dir: str | Path,
+    *,
+    id_column: str,
+    formats: tuple[str, ...] = DEFAULT_FORMATS,
+    image_dir: str | Path | None = None,
 ) -> ShardPlan:
-    """Write one Parquet file per shard to ``out_dir/<plan_id>/shard-NNNNN.parquet``.
+    """Write each shard in each of ``formats`` to ``out_dir/<plan_id>/shard-NNNNN.<suffix>``.
+
+    Parameters
+    ----------
+    plan
+        The plan (from :func:`~corpusmill.shards.plan_shards`).
+    corpus
+        The corpus rows; exactly one row per planned item.
+    out_dir
+        The shards folder; the plan's files go to ``out_dir/<plan_id>/``.
+    id_column
+        The corpus's id column (the plan's ``item_id``).
+    formats
+        Any of ``"parquet"`` (``.parquet``, zstd), ``"jsonl"`` (``.jsonl``, one JSON object per
+        row) and ``"webdataset"`` (``.tar``, see :mod:`corpusmill.shards.formats`). Default
+        Parquet and WebDataset.
+    image_dir
+        Where relative ``image_path`` values are resolved (WebDataset only).
 
     Each file holds the corpus rows of its shard, sorted by ``id_column``. A file whose bytes
     would be identical to the existing one is left alone; others are written to a temporary name
     and renamed into place, so a crash never leaves half a shard. ``plan.json`` (shards, pools,
-    summary) and ``assignment.parquet`` (item -> shard) are written next to the shards.
+    summary, and ``readers``: per pool, the shards and per-step batch share of every rank) and
+    ``assignment.parquet`` (item -> shard) are written next to the shards.
 
-    Returns the plan with ``file`` (relative to ``out_dir``) set on every shard;
-    ``summary["write"]`` counts the files written and skipped.
+    Returns
+    -------
+    ShardPlan
+        The plan with ``file`` (relative to ``out_dir``; the Parquet file when written, else the
+        first format's) set on every shard; ``summary["write"]`` counts the files written and
+        skipped, ``summary["formats"]`` lists the formats.
     """
+    formats = check_formats(formats)
     out_dir = Path(out_dir)
     target = out_dir / plan.plan_id
     target.mkdir(parents=True, exist_ok=True)
@@ -47,32 +85,90 @@ def write_shards(
         )
         raise ValueError(msg)
     parts = rows.partition_by("shard_id", as_dict=True, include_key=False)
+    base = Path(image_dir) if image_dir is not None else None
     written = skipped = 0
-    files = []
+    files: dict[str, list[str]] = {f: [] for f in formats}
     for shard_id in plan.shards["shard_id"].to_list():
         part = parts[(shard_id,)].sort(id_column)
-        name = f"shard-{shard_id:05d}.parquet"
-        if _put(target / name, _parquet_bytes(part)):
-            written += 1
-        else:
-            skipped += 1
-        files.append(f"{plan.plan_id}/{name}")
-    shards = plan.shards.with_columns(file=pl.Series(files, dtype=pl.String))
+        for fmt in formats:
+            name = f"shard-{shard_id:05d}{FORMATS[fmt]}"
+            if fmt == "parquet":
+                data = parquet_bytes(part)
+            elif fmt == "jsonl":
+                data = jsonl_bytes(part)
+            else:
+                data = webdataset_bytes(part, shard_id=shard_id, id_column=id_column, base_dir=base)
+            if _put(target / name, data):
+                written += 1
+            else:
+                skipped += 1
+            files[fmt].append(f"{plan.plan_id}/{name}")
+    shards = plan.shards.with_columns(file=pl.Series(files[formats[0]], dtype=pl.String))
     done = replace(plan, shards=shards)
     doc = {
         "plan_id": plan.plan_id,
-        "summary": plan.summary,
+        "summary": {**plan.summary, "formats": list(formats)},
         "pools": plan.pools.to_dicts(),
         "shards": shards.to_dicts(),
+        "readers": readers(plan, files),
     }
     text = json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
     for ok in (
         _put(target / "plan.json", text.encode()),
-        _put(target / "assignment.parquet", _parquet_bytes(plan.assignment)),
+        _put(target / "assignment.parquet", parquet_bytes(plan.assignment)),
     ):
         written, skipped = written + ok, skipped + (not ok)
-    done.summary = {**plan.summary, "write": {"written": written, "skipped": skipped}}
+    done.summary = {
+        **plan.summary,
+        "formats": list(formats),
+        "write": {"written": written, "skipped": skipped},
+    }
     return done
+
+
+def readers(plan: ShardPlan, files: dict[str, list[str]]) -> dict[str, Any]:
+    """What every rank of every pool reads: whole shards (the plan's ``rank``), their files per
+    format (relative to the shards folder), tokens, samples, and its per-step batch share.
+
+    The batch shares are samples per optimizer step; they are proportional to each rank's samples
+    and sum to the job's global batch over all ranks of all pools (largest remainder rounding),
+    so every rank runs out of samples at the same step.
+    """
+    global_batch = round(float(plan.pools["batch_share"].sum()))
+    by_id = {sid: i for i, sid in enumerate(plan.shards["shard_id"].to_list())}
+    ranks: list[dict[str, Any]] = []
+    for pool in plan.pools.filter(pl.col("shards") > 0).iter_rows(named=True):
+        mine = plan.shards.filter(pl.col("pool") == pool["pool"])
+        for rank in range(pool["devices"]):
+            got = mine.filter(pl.col("rank") == rank).sort("shard_id")
+            ids = got["shard_id"].to_list()
+            ranks.append(
+                {
+                    "pool": pool["pool"],
+                    "rank": rank,
+                    "shards": ids,
+                    "files": {f: [paths[by_id[s]] for s in ids] for f, paths in files.items()},
+                    "samples": int(got["samples"].sum()),
+                    "tokens": int(got["tokens"].sum()),
+                }
+            )
+    total = sum(r["samples"] for r in ranks)
+    quotas = [global_batch * r["samples"] / total if total else 0.0 for r in ranks]
+    shares = [int(q) for q in quotas]
+    order = sorted(range(len(ranks)), key=lambda i: (-(quotas[i] - shares[i]), i))
+    for i in order[: global_batch - sum(shares)]:
+        shares[i] += 1
+    for r, b in zip(ranks, shares, strict=True):
+        r["batch_per_step"] = b
+    out: dict[str, Any] = {"global_batch": global_batch, "pools": {}}
+    for r in ranks:
+        pool = out["pools"].setdefault(r["pool"], {"ranks": [], "batch_per_step": 0})
+        pool["ranks"].append({k: v for k, v in r.items() if k != "pool"})
+        pool["batch_per_step"] += r["batch_per_step"]
+    for pool in out["pools"].values():
+        tokens = [r["tokens"] for r in pool["ranks"]]
+        pool["token_imbalance"] = max(tokens) / min(tokens) if min(tokens) > 0 else None
+    return out
 
 
 def read_plan(plan_dir: str | Path) -> ShardPlan:
@@ -86,12 +182,6 @@ def read_plan(plan_dir: str | Path) -> ShardPlan:
         summary=doc["summary"],
         assignment=pl.read_parquet(plan_dir / "assignment.parquet"),
     )
-
-
-def _parquet_bytes(df: pl.DataFrame) -> bytes:
-    buf = io.BytesIO()
-    df.write_parquet(buf, compression="zstd", statistics=True)
-    return buf.getvalue()
 
 
 def _put(path: Path, data: bytes) -> bool:
