@@ -83,8 +83,27 @@ class TimeSpec(_Strict):
         "quarantine", description="a local time skipped by a DST spring-forward gap"
     )
 
+    two_digit_year: int | None = Field(
+        None,
+        ge=1000,
+        le=9900,
+        description="first year of the 100-year window two-digit years fall in: 2000 reads "
+        "24-03-05 as 2024; 1950 reads 49 as 2049 and 50 as 1950. Without it, rows with a "
+        "two-digit year are quarantined (check two_digit_year)",
+    )
+
     _zone = field_validator("timezone")(lambda v: check_zone(v))
     _format = field_validator("format")(lambda v: check_time_format(v))
+
+    @model_validator(mode="after")
+    def _century_for_short_years(self) -> TimeSpec:
+        if self.format and "%y" in self.format and self.two_digit_year is None:
+            msg = (
+                f"time.format {self.format!r} has a two-digit year (%y): declare its century, "
+                "e.g. two_digit_year: 2000 (years 2000-2099)"
+            )
+            raise ValueError(msg)
+        return self
 
 
 class TagSpec(_Strict):
@@ -94,7 +113,14 @@ class TagSpec(_Strict):
     unit: str | None = Field(None, description="unit of the tag's values (converted to SI)")
     equipment: str | None = Field(None, description="equipment alias; default the source's")
 
-    _unit = field_validator("unit")(lambda v: check_unit(v))
+    @field_validator("unit")
+    @classmethod
+    def _unit(cls, v: str | None) -> str | None:
+        from corpusmill.units import AMBIGUOUS
+
+        if v is not None and v.strip() in AMBIGUOUS:
+            return v  # checked by the source, which knows its unit_aliases
+        return check_unit(v)
 
 
 class _TagColumns(_Strict):

@@ -27,7 +27,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 
 from corpusmill.config import Format, ReadOptions
 from corpusmill.readers.delimited import _read_delimited
@@ -85,8 +84,12 @@ def read_table(
     """
     try:
         return _read_table(path, fmt, options, storage_options, workdir)
-    except (pl.exceptions.PolarsError, pa.ArrowException) as e:
+    except Exception as e:
         # the checks before the parse should have caught it; never leak a parser's own error
+        if not isinstance(e, pl.exceptions.PolarsError) and not type(e).__module__.startswith(
+            "pyarrow"
+        ):
+            raise
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         msg = f"{path}: cannot read as {fmt}: {detail}"
         raise ReaderError(msg) from None
