@@ -62,8 +62,9 @@ SHORT_YEAR = r"^(?:\d{2}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2})(
 
 
 def _short_formats(fmt: str | None) -> tuple[str, ...]:
-    """The two-digit-year forms of ``fmt`` (or of every naive format)."""
-    fmts = (fmt,) if fmt else NAIVE_FORMATS
+    """The two-digit-year forms of ``fmt``, then of every naive format (a format inferred from
+    the four-digit rows need not fit the two-digit ones)."""
+    fmts = ((fmt,) if fmt else ()) + NAIVE_FORMATS
     return tuple(dict.fromkeys(f.replace("%Y", "%y") for f in fmts if not _is_aware(f)))
 
 
