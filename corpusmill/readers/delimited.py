@@ -110,6 +110,9 @@ def _scan_delimited(
     kwargs: dict[str, Any] = {}
     if not options.header:
         kwargs["schema"] = dict.fromkeys(columns or [], pl.String())
+        # a record with too many or too few fields is a reject (below), not a schema error
+        kwargs["extra_columns"] = "ignore"
+        kwargs["missing_columns"] = "insert"
     return pl.scan_csv(
         text_path,
         has_header=options.header,
@@ -153,8 +156,13 @@ def _line_check(
     if q:
         qq = re.escape(q)
         outside = line.str.replace_all(f"{qq}[^{qq}]*{qq}", "").str.count_matches(delim, literal=True)
+        # a line with an odd number of quotes (a field spanning lines) or quotes that are not
+        # valid CSV (te"mp, "a"b) goes to the csv-module path, which rejects what is malformed
+        valid = line.str.contains(f"^(?:{_valid_record(delim, q).pattern})$")
         lf = lf.with_columns(
-            n=outside, odd=line.str.count_matches(q, literal=True) % 2 == 1
+            n=outside,
+            odd=(line.str.count_matches(q, literal=True) % 2 == 1)
+            | (line.str.contains(q, literal=True) & ~valid),
         )
     else:
         lf = lf.with_columns(n=n_raw, odd=pl.lit(False))
@@ -237,6 +245,8 @@ def _csv_check(
             if not raw.strip():
                 if width > 1:
                     blanks.append(rec)
+                else:  # a one-column file: a blank line is an empty value
+                    good.append((rec, [""]))
                 continue
             if valid is not None and options.quote in raw and not valid.fullmatch(raw):
                 rejects.append((rec, raw, _quote_reason(raw, options.quote), "malformed_quotes"))
