@@ -192,3 +192,90 @@ def test_a_bad_source_does_not_stop_the_next(tmp_path):
     _run(cfg, root, "bad")
     _run(cfg, root, "good")
     assert _staged(root, "good")["value"].to_list() == [1.0]
+
+
+# -- 6. clockless files -------------------------------------------------------------------------
+
+CLOCKLESS = """\
+  - name: sim
+    site: plant
+    kind: sensor
+    path: data/runs/*.txt
+    format: whitespace
+    equipment: CNC-01
+    read: {{header: false, columns: [p, q]}}
+    shape: batch
+    batch: {{run_from: file, sample_period: 3min{extra}}}
+"""
+
+
+def _readings(root, name: str) -> list[tuple]:
+    return (
+        _staged(root, name)
+        .sort("batch_id", "sample_index", "signal")
+        .select("batch_id", "sample_index", "t_offset_s", "signal", "value")
+        .rows()
+    )
+
+
+def test_each_file_one_run_with_a_sampling_period(tmp_path):
+    files = {"runs/run_01.txt": "1 10\n2  20\n", "runs/run_02.txt": "\t3 30\n"}
+    cfg, root = _project(tmp_path, CLOCKLESS.format(extra=""), files)
+    r = _run(cfg, root, "sim")
+    assert [(f.rows_kept, f.rows_quarantined) for f in r.files] == [(4, 0), (2, 0)]
+    assert _readings(root, "sim") == [
+        ("run_01", 0, 0.0, "p", 1.0), ("run_01", 0, 0.0, "q", 10.0),
+        ("run_01", 1, 180.0, "p", 2.0), ("run_01", 1, 180.0, "q", 20.0),
+        ("run_02", 0, 0.0, "p", 3.0), ("run_02", 0, 0.0, "q", 30.0),
+    ]  # fmt: skip
+    assert _staged(root, "sim")["ts_utc"].null_count() == 2 * 3  # no time is invented
+    _conserved(root, "sim")
+
+
+def test_file_id_as_relative_path(tmp_path):
+    cfg, root = _project(tmp_path, CLOCKLESS.format(extra=", file_id: path"),
+                         {"runs/run_01.txt": "1 10\n"})  # fmt: skip
+    _run(cfg, root, "sim")
+    assert set(_staged(root, "sim")["batch_id"]) == {"data/runs/run_01.txt"}
+
+
+def test_transposed_file_variables_in_rows(tmp_path):
+    src = """\
+  - name: rig
+    site: plant
+    kind: sensor
+    path: data/rig/*.csv
+    format: csv
+    equipment: CNC-01
+    read: {header: false, columns: [var, s0, s1, s2]}
+    shape: batch
+    batch: {run_from: file, orientation: columns, variable_column: var, sample_period: 0.5 s}
+"""
+    cfg, root = _project(tmp_path, src, {"rig/t7.csv": "temp,1,2,3\npress,4,x,6\n"})
+    (fr,) = _run(cfg, root, "rig").files
+    assert (fr.units_in, fr.rows_kept, fr.rows_quarantined) == (6, 5, 1)
+    assert _readings(root, "rig") == [
+        ("t7", 0, 0.0, "press", 4.0), ("t7", 0, 0.0, "temp", 1.0),
+        ("t7", 1, 0.5, "temp", 2.0),
+        ("t7", 2, 1.0, "press", 6.0), ("t7", 2, 1.0, "temp", 3.0),
+    ]  # fmt: skip
+
+    q = _quarantine(root, "rig")
+    assert q.select("_row", "column", "raw_value", "check").rows() == [(2, "s1", "x", "non_numeric")]
+    _conserved(root, "rig")
+
+
+@pytest.mark.parametrize(
+    ("batch", "message"),
+    [
+        ("{run_from: file, batch_column: b}", "drop batch_column"),
+        ("{sample_period: 3min}", "needs batch_column"),
+        ("{run_from: file, sample_period: 3 kg}", "not a positive time"),
+        ("{run_from: file, sample_period: soon}", "not a duration"),
+        ("{run_from: file, orientation: columns}", "needs variable_column"),
+    ],
+)
+def test_clockless_blocks_checked_at_load(tmp_path, batch, message):
+    src = CLOCKLESS.format(extra="").replace("{run_from: file, sample_period: 3min}", batch)
+    with pytest.raises(config.ConfigError, match=message):
+        _project(tmp_path, src, {})

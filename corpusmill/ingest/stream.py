@@ -191,7 +191,8 @@ def _reshaped_tags(mapper: Mapper, columns: list[str]) -> list[str] | None:
     """The tag columns of a wide or batch sensor file (each of its cells is one reading)."""
     if mapper.src.kind == "sensor" and mapper.src.shape in ("wide", "batch"):
         spec = mapper.src.wide or mapper.src.batch
-        keys = {getattr(spec, a, None) for a in ("time_column", "batch_column", "offset_column")}
+        attrs = ("time_column", "batch_column", "offset_column", "variable_column")
+        keys = {getattr(spec, a, None) for a in attrs}
         return mapper.tag_columns(columns, {k for k in keys if k})
     return None
 

@@ -164,7 +164,8 @@ class Units:
         if name in self.src.units:
             return self.src.units[name]
         if name == "t_offset_s" and self.src.batch is not None:
-            return self.src.batch.offset_unit
+            # from sample_period the offsets are already seconds
+            return "s" if self.src.batch.sample_period else self.src.batch.offset_unit
         if self.table != "sensor_readings" or name != "value":
             return None
         if p.has("__unit"):
