@@ -142,14 +142,20 @@ def _naive_and_aware(
         if naive_e is not None and two_digit_year is not None:
             naive_e = _in_window(naive_e, two_digit_year)
     elif naive_e is not None:
-        short = s.str.contains(SHORT_YEAR)
+        # a two-digit year read by a %Y format is a year below 100 (24-03-05 -> 0024): a cheap
+        # integer test on the hot path, where a regex over every value would not be
+        short = naive_e.dt.year() < 100
         if two_digit_year is None:
             naive_e = pl.when(~short).then(naive_e)  # never year 0024
         else:
             read = pl.coalesce(
                 [s.str.to_datetime(f, strict=False, time_unit="us") for f in _short_formats(fmt)]
             )
-            naive_e = pl.when(short).then(_in_window(read, two_digit_year)).otherwise(naive_e)
+            naive_e = (
+                pl.when(short | naive_e.is_null())
+                .then(_in_window(pl.coalesce(read, naive_e), two_digit_year))
+                .otherwise(naive_e)
+            )
     return naive_e, pl.coalesce(aware) if aware else None
 
 

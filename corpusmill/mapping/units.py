@@ -136,10 +136,9 @@ class Units:
         # not "no unit", it is a reading whose unit was lost
         if bad_values or required:
             reasons = {v: state.bad[v] for v in bad_values}
-            missing = col.is_null() if required else pl.lit(False)
-            if required and dtype == pl.String:
-                missing = missing | (col.str.strip_chars() == "")
-            missing = missing & parsed.is_not_null()
+            # a blank unit ("  ") is resolved like any other value (to_si refuses it): only
+            # null needs a row test here, which is cheap
+            missing = (col.is_null() & parsed.is_not_null()) if required else pl.lit(False)
             unknown = col.is_in(bad_values) if bad_values else pl.lit(False)
             bad = problem(
                 pl.when(unknown).then(pl.lit("unknown_unit")).otherwise(pl.lit("missing_unit")),
