@@ -147,9 +147,10 @@ class Units:
                 unit_expr.cast(pl.String),
                 pl.when(unknown)
                 .then(
-                    pl.format("unit '{}' is not usable: {}", unit_expr,
-                              col.replace_strict(reasons, default="unknown", return_dtype=pl.String))
-                    if reasons else pl.lit("unknown unit")
+                    pl.format(
+                        "unit '{}' is not usable: {}", unit_expr,
+                        col.replace_strict(reasons, default="unknown", return_dtype=pl.String),
+                    ) if reasons else pl.lit("unknown unit")
                 )
                 .otherwise(pl.format(
                     "no unit in column '{}' for this reading; fill it in, or declare the unit "
