@@ -14,6 +14,10 @@ Policies (``TimeSpec``):
 ``nonexistent``: ``shift_forward`` reads a local time inside a DST gap with the offset in force
 before the gap, which moves it forward by the gap's length (02:30 in a 1-hour gap -> 03:30 local),
 like ``java.time``; ``quarantine`` gives null and the check ``nonexistent_local_time``.
+``two_digit_year``: the first year of the 100-year window a two-digit year (``24-03-05``,
+``03/05/24``, ``%y``) falls in: 2000 reads ``24`` as 2024 and ``99`` as 2099; 1950 reads ``49``
+as 2049 and ``50`` as 1950. Without it a text value with a two-digit year gives null and the check
+``two_digit_year`` (never year 0024).
 """
 
 from __future__ import annotations
@@ -50,7 +54,24 @@ AWARE_FORMATS: tuple[str, ...] = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%
 FORMATS: tuple[str, ...] = AWARE_FORMATS + NAIVE_FORMATS
 
 #: The check names :func:`time_check` gives.
-TIME_CHECKS = ("bad_timestamp", "nonexistent_local_time", "ambiguous_local_time")
+TIME_CHECKS = ("bad_timestamp", "nonexistent_local_time", "ambiguous_local_time", "two_digit_year")
+
+#: A text date whose year has two digits: ``yy-mm-dd`` (``-``, ``/``, ``.``) or ``dd.mm.yy`` /
+#: ``mm/dd/yy``, alone or followed by a time.
+SHORT_YEAR = r"^(?:\d{2}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2})(?:[ T]|$)"
+
+
+def _short_formats(fmt: str | None) -> tuple[str, ...]:
+    """The two-digit-year forms of ``fmt``, then of every naive format (a format inferred from
+    the four-digit rows need not fit the two-digit ones)."""
+    fmts = ((fmt,) if fmt else ()) + NAIVE_FORMATS
+    return tuple(dict.fromkeys(f.replace("%Y", "%y") for f in fmts if not _is_aware(f)))
+
+
+def _in_window(dt: pl.Expr, start: int) -> pl.Expr:
+    """``dt`` with its year moved into the 100 years from ``start`` (same last two digits)."""
+    yy = dt.dt.year() % 100
+    return dt.dt.replace(year=start + (yy - start % 100 + 100) % 100)
 
 Ambiguous = Literal["earliest", "latest", "quarantine"]
 Nonexistent = Literal["shift_forward", "quarantine"]
@@ -84,7 +105,12 @@ def _as_expr(col: pl.Expr | str) -> pl.Expr:
 
 
 def _naive_and_aware(
-    col: pl.Expr, fmt: str | None, dtype: pl.DataType, *, strip: bool = True
+    col: pl.Expr,
+    fmt: str | None,
+    dtype: pl.DataType,
+    *,
+    strip: bool = True,
+    two_digit_year: int | None = None,
 ) -> tuple[pl.Expr | None, pl.Expr | None]:
     """(naive local datetime, UTC datetime) expressions; either may be None."""
     if isinstance(dtype, pl.Datetime):
@@ -111,10 +137,26 @@ def _naive_and_aware(
         for f in fmts
         if _is_aware(f)
     ]
-    return (
-        pl.coalesce(naive) if naive else None,
-        pl.coalesce(aware) if aware else None,
-    )
+    naive_e = pl.coalesce(naive) if naive else None
+    if fmt is not None and "%y" in fmt:  # declared two-digit years (the config needs the window)
+        if naive_e is not None and two_digit_year is not None:
+            naive_e = _in_window(naive_e, two_digit_year)
+    elif naive_e is not None:
+        # a two-digit year read by a %Y format is a year below 100 (24-03-05 -> 0024): a cheap
+        # integer test on the hot path, where a regex over every value would not be
+        short = naive_e.dt.year() < 100
+        if two_digit_year is None:
+            naive_e = pl.when(~short).then(naive_e)  # never year 0024
+        else:
+            read = pl.coalesce(
+                [s.str.to_datetime(f, strict=False, time_unit="us") for f in _short_formats(fmt)]
+            )
+            naive_e = (
+                pl.when(short | naive_e.is_null())
+                .then(_in_window(pl.coalesce(read, naive_e), two_digit_year))
+                .otherwise(naive_e)
+            )
+    return naive_e, pl.coalesce(aware) if aware else None
 
 
 def _localise(naive: pl.Expr, tz: str, how: str) -> pl.Expr:
@@ -140,6 +182,7 @@ def parse_local_to_utc(
     nonexistent: Nonexistent = "quarantine",
     dtype: pl.DataType | None = None,
     strip: bool = True,
+    two_digit_year: int | None = None,
 ) -> pl.Expr:
     """``col`` as ``Datetime("us", "UTC")``; null where unparseable or quarantined by a policy.
 
@@ -149,7 +192,9 @@ def parse_local_to_utc(
     null rows with ``strip=True``, it saves a pass over every clean row.
     """
     e = _as_expr(col)
-    naive, aware = _naive_and_aware(e, fmt, dtype or pl.String(), strip=strip)
+    naive, aware = _naive_and_aware(
+        e, fmt, dtype or pl.String(), strip=strip, two_digit_year=two_digit_year
+    )
     out: pl.Expr | None = None
     if naive is not None:
         how = "null" if ambiguous == "quarantine" else ambiguous
@@ -172,9 +217,11 @@ def time_check(
     ambiguous: Ambiguous = "earliest",
     nonexistent: Nonexistent = "quarantine",
     dtype: pl.DataType | None = None,
+    two_digit_year: int | None = None,
 ) -> pl.Expr:
     """Per row, why the timestamp is unusable, or null when it is fine (or missing).
 
+    ``"two_digit_year"`` (a two-digit year and no ``two_digit_year`` window declared),
     ``"bad_timestamp"`` (present but unparseable), ``"nonexistent_local_time"`` (in a DST gap,
     policy quarantine) or ``"ambiguous_local_time"`` (repeated local time, policy quarantine).
     Rows with a non-null check are exactly the non-null inputs that :func:`parse_local_to_utc`
@@ -182,7 +229,7 @@ def time_check(
     """
     e = _as_expr(col)
     dtype = dtype or pl.String()
-    naive, aware = _naive_and_aware(e, fmt, dtype)
+    naive, aware = _naive_and_aware(e, fmt, dtype, two_digit_year=two_digit_year)
     present = e.is_not_null()
     if dtype == pl.String:
         present = present & (e.str.strip_chars().str.len_chars() > 0)
@@ -191,7 +238,13 @@ def time_check(
         parsed = parsed | naive.is_not_null()
     if aware is not None:
         parsed = parsed | aware.is_not_null()
-    expr = pl.when(present & ~parsed).then(pl.lit("bad_timestamp"))
+    short = pl.lit(False)
+    if dtype == pl.String and two_digit_year is None and not (fmt and "%y" in fmt):
+        short = e.str.strip_chars().str.contains(SHORT_YEAR)
+    expr = (
+        pl.when(present & ~parsed & short).then(pl.lit("two_digit_year"))
+        .when(present & ~parsed).then(pl.lit("bad_timestamp"))
+    )  # fmt: skip
     if naive is not None:
         is_naive = naive.is_not_null() & (aware.is_null() if aware is not None else pl.lit(True))
         earliest = _localise(naive, timezone, "earliest")

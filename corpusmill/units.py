@@ -9,6 +9,11 @@ become fractions with unit ``"1"``.
 Industrial spellings pint does not read as meant are aliased first: ``°F``/``℉``/``degF`` (never
 ``F``, which is farad), ``°C``/``℃``, ``psig``/``psia`` (read as psi: gauge pressure is *not*
 shifted by atmospheric pressure, the value stays relative), ``m3/h`` style exponents, ``in``.
+
+Ambiguous spellings are refused (:data:`AMBIGUOUS`): plant exports write ``F`` and ``C`` for
+degrees, pint reads them as farad and coulomb, so ``to_si("F")`` raises :class:`UnitError` naming
+both readings; a source declares what it means with ``unit_aliases: {F: degF}``. A unit with
+characters no unit has (``degF?``, ``°C*``) is refused, not read around.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ if TYPE_CHECKING:
 
     import pint
 
-__all__ = ["UnitError", "convert_expr", "to_si", "unit_table"]
+__all__ = ["AMBIGUOUS", "UnitError", "convert_expr", "to_si", "unit_table"]
 
 
 class UnitError(ValueError):
@@ -44,6 +49,16 @@ _ALIASES: dict[str, str] = {
     "µm": "um", "μm": "um",
     "Nm": "N*m", "N·m": "N*m",
 }  # fmt: skip
+
+#: Spellings with two plausible readings in plant exports: spelling -> (readings, suggested fix).
+AMBIGUOUS: dict[str, tuple[str, str]] = {
+    "F": ("farad or degree Fahrenheit", "degF"),
+    "C": ("coulomb or degree Celsius", "degC"),
+    "c": ("the speed of light or degree Celsius", "degC"),
+}
+
+#: Characters a unit spelling may contain; anything else (``?``, ``!``, ``#``, ``=``) is refused.
+_UNIT_CHARS = re.compile(r"^[\w°℉℃µμ³²/*^.\-+ ()%\"'·]+$")
 
 #: Named SI derived units preferred over base-unit products, by dimensionality.
 _NAMED = ("Pa", "W", "J", "N", "V", "A", "ohm", "C", "F", "T", "Wb", "H", "S")
@@ -83,6 +98,17 @@ def to_si(unit: str) -> tuple[float, float, str]:
     """
     import pint
 
+    stripped = unit.strip()
+    if stripped in AMBIGUOUS:
+        readings, fix = AMBIGUOUS[stripped]
+        msg = (
+            f"ambiguous unit {unit!r} (it could be {readings}); write the unit unambiguously "
+            f"(e.g. {fix!r}) or declare it in the source: unit_aliases: {{{stripped}: {fix}}}"
+        )
+        raise UnitError(msg)
+    if not stripped or not _UNIT_CHARS.match(stripped):
+        msg = f"unknown unit {unit!r}; use pint syntax such as 'degC', 'bar', 'm**3/h'"
+        raise UnitError(msg)
     ureg = _ureg()
     name = _normalise(unit)
     try:

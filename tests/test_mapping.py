@@ -75,7 +75,7 @@ BATCH1 = [
     ("31/02/2024 99:00", "CNC-01", "temp", "23.0", "degC", "Good"),  # bad time
     ("2024-03-31 02:30:00", "CNC-01", "temp", "23.0", "degC", "Good"),  # DST gap in Berlin
     ("2024-03-01 10:00:06", "CNC-01", "temp", "24.0", "blorps", "Good"),
-    ("2024-03-01 10:00:07", "CNC-01", "speed", "1200", None, "Good"),  # no unit
+    ("2024-03-01 10:00:07", "CNC-01", "speed", "1200", None, "Good"),  # no unit: quarantined
     (None, None, None, None, None, None),
 ]
 # batch 2: spellings, units and flags the file had not delivered before; a padded flag
@@ -103,7 +103,7 @@ def test_long_fast_pass_equals_exact_pass(tmp_path: Path) -> None:
     checks = Counter(bad["check"].to_list())
     assert checks == {
         "non_numeric": 1, "unknown_equipment": 1, "bad_timestamp": 1,
-        "nonexistent_local_time": 1, "unknown_unit": 1,
+        "nonexistent_local_time": 1, "unknown_unit": 1, "missing_unit": 1,
     }  # fmt: skip
 
 

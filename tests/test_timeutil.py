@@ -97,3 +97,18 @@ def test_datetime_and_epoch_inputs():
         dt.datetime(2024, 1, 1, 0, tzinfo=UTC),
     )
     assert out.schema["naive"] == pl.Datetime("us", "UTC")
+
+
+def test_two_digit_years_need_a_window():
+    df = pl.DataFrame({"t": ["24-03-05 10:00:00", "99-12-31 00:00:00", "2024-03-05 10:00:00"]})
+    kw = {"timezone": "UTC", "fmt": "%Y-%m-%d %H:%M:%S%.f"}
+    out = df.select(
+        bare=parse_local_to_utc("t", **kw),
+        check=time_check("t", **kw),
+        w2000=parse_local_to_utc("t", two_digit_year=2000, **kw),
+        w1950=parse_local_to_utc("t", two_digit_year=1950, **kw),
+    )
+    assert out["bare"].dt.year().to_list() == [None, None, 2024]  # never year 0024
+    assert out["check"].to_list() == ["two_digit_year", "two_digit_year", None]
+    assert out["w2000"].dt.year().to_list() == [2024, 2099, 2024]
+    assert out["w1950"].dt.year().to_list() == [2024, 1999, 2024]

@@ -39,8 +39,21 @@ def test_to_si(unit, value, si, symbol):
     assert value * scale + offset == pytest.approx(si, rel=1e-9)
 
 
-def test_f_is_farad_not_fahrenheit():
-    assert to_si("F")[2] == "F"  # pint's farad; write °F or degF for Fahrenheit
+def test_bare_f_and_c_are_ambiguous():
+    # pint reads F as farad and C as coulomb; plant exports mean degrees: refused, not guessed
+    with pytest.raises(UnitError, match=r"ambiguous unit 'F'.*unit_aliases: \{F: degF\}"):
+        to_si("F")
+    with pytest.raises(UnitError, match=r"ambiguous unit 'C'.*degC"):
+        to_si("C")
+    assert to_si("farad")[2] == "F"
+    assert to_si("K") == (1.0, 0.0, "K")
+
+
+def test_unit_with_stray_characters_refused():
+    with pytest.raises(UnitError, match="unknown unit 'degF\\?'"):
+        to_si("degF?")
+    with pytest.raises(UnitError, match="unknown unit ''"):
+        to_si("")
 
 
 def test_unknown_unit_named():

@@ -68,6 +68,12 @@ class Source(_Strict):
     constants: dict[str, Any] = Field(
         default_factory=dict, description="canonical field -> a value for every row"
     )
+    unit_aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="delivered unit spelling -> the unit it means (pint syntax), e.g. {F: degF} "
+        "for an export that writes F for degree Fahrenheit; applies to units, signal_units, tag "
+        "units and unit columns",
+    )
     units: dict[str, str] = Field(
         default_factory=dict,
         description="canonical numeric field -> the unit its source column is in (pint syntax)",
@@ -108,11 +114,23 @@ class Source(_Strict):
         check_columns(v, info, info.field_name or "fields")
         return v
 
+    @field_validator("unit_aliases")
+    @classmethod
+    def _alias_targets(cls, v: dict[str, str]) -> dict[str, str]:
+        for spelling, unit in v.items():
+            try:
+                check_unit(unit)
+            except ValueError as e:
+                raise ValueError(f"unit_aliases.{spelling}: {e}") from None
+        return v
+
     @field_validator("units")
     @classmethod
     def _unit_keys_and_values(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        aliases = info.data.get("unit_aliases") or {}
         problems = []
-        for check in (lambda: check_columns(v, info, "units", numeric=True), lambda: check_units(v)):
+        for check in (lambda: check_columns(v, info, "units", numeric=True),
+                      lambda: check_units(v, aliases)):  # fmt: skip
             try:
                 check()
             except ValueError as e:
@@ -121,7 +139,19 @@ class Source(_Strict):
             raise ValueError("; ".join(problems))
         return v
 
-    _signal_units = field_validator("signal_units")(lambda v: check_units(v))
+    @field_validator("signal_units")
+    @classmethod
+    def _signal_units(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        return check_units(v, info.data.get("unit_aliases") or {})
+
+    @field_validator("wide", "batch")
+    @classmethod
+    def _tag_units(cls, v: WideSpec | BatchSpec | None, info: ValidationInfo) -> Any:
+        # a tag's ambiguous unit (F, C) passes its own block's check; here it needs an alias
+        if v is not None:
+            units = {f"tags.{t}.unit": ts.unit for t, ts in v.tags.items() if ts.unit}
+            check_units(units, info.data.get("unit_aliases") or {})
+        return v
 
     @model_validator(mode="after")
     def _shape_fits(self) -> Source:

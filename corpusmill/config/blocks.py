@@ -83,8 +83,27 @@ class TimeSpec(_Strict):
         "quarantine", description="a local time skipped by a DST spring-forward gap"
     )
 
+    two_digit_year: int | None = Field(
+        None,
+        ge=1000,
+        le=9900,
+        description="first year of the 100-year window two-digit years fall in: 2000 reads "
+        "24-03-05 as 2024; 1950 reads 49 as 2049 and 50 as 1950. Without it, rows with a "
+        "two-digit year are quarantined (check two_digit_year)",
+    )
+
     _zone = field_validator("timezone")(lambda v: check_zone(v))
     _format = field_validator("format")(lambda v: check_time_format(v))
+
+    @model_validator(mode="after")
+    def _century_for_short_years(self) -> TimeSpec:
+        if self.format and "%y" in self.format and self.two_digit_year is None:
+            msg = (
+                f"time.format {self.format!r} has a two-digit year (%y): declare its century, "
+                "e.g. two_digit_year: 2000 (years 2000-2099)"
+            )
+            raise ValueError(msg)
+        return self
 
 
 class TagSpec(_Strict):
@@ -94,7 +113,14 @@ class TagSpec(_Strict):
     unit: str | None = Field(None, description="unit of the tag's values (converted to SI)")
     equipment: str | None = Field(None, description="equipment alias; default the source's")
 
-    _unit = field_validator("unit")(lambda v: check_unit(v))
+    @field_validator("unit")
+    @classmethod
+    def _unit(cls, v: str | None) -> str | None:
+        from corpusmill.units import AMBIGUOUS
+
+        if v is not None and v.strip() in AMBIGUOUS:
+            return v  # checked by the source, which knows its unit_aliases
+        return check_unit(v)
 
 
 class _TagColumns(_Strict):
@@ -146,9 +172,64 @@ class BatchSpec(_TagColumns):
     the readings keep only their position in the batch (``sample_index``); no time is invented.
     """
 
-    batch_column: str
+    batch_column: str | None = Field(
+        None, description="the column naming each row's batch (run_from: column)"
+    )
+    run_from: Literal["column", "file"] = Field(
+        "column",
+        description="'column': batch_column names the batch; 'file': each file is one run "
+        "(clockless simulation or test-rig exports), its batch_id the file (see file_id)",
+    )
+    file_id: Literal["stem", "path"] = Field(
+        "stem",
+        description="run_from: file: batch_id is the file's stem ('run_07' for run_07.csv) or "
+        "its path relative to the sources file ('data/rig1/run_07.csv')",
+    )
+    sample_period: str | None = Field(
+        None,
+        description="fixed sampling period, e.g. '3min', '0.5 s': t_offset_s = sample_index x "
+        "period (instead of an offset column)",
+    )
+    orientation: Literal["rows", "columns"] = Field(
+        "rows",
+        description="'rows': one sample per row, variables in columns; 'columns': transposed, one "
+        "variable per row (named by variable_column), samples in the other columns in order",
+    )
+    variable_column: str | None = Field(
+        None, description="orientation: columns: the column naming each row's variable"
+    )
     offset_column: str | None = Field(None, description="clock since batch start, if any")
     offset_unit: str = Field("s", description="unit of the offset column (s, min, h)")
+
+    @field_validator("sample_period")
+    @classmethod
+    def _period(cls, v: str | None) -> str | None:
+        if v is not None:
+            period_seconds(v)
+        return v
+
+    @model_validator(mode="after")
+    def _run_fits(self) -> BatchSpec:
+        if self.run_from == "column" and not self.batch_column:
+            raise ValueError("batch needs batch_column, or run_from: file (each file is one run)")
+        if self.run_from == "file" and self.batch_column:
+            raise ValueError("run_from: file takes the batch from the file; drop batch_column")
+        if self.sample_period and self.offset_column:
+            raise ValueError("give either sample_period or offset_column, not both")
+        if self.orientation == "columns":
+            if not self.variable_column:
+                raise ValueError("orientation: columns needs variable_column (the variable names)")
+            if self.offset_column or self.batch_column:
+                raise ValueError(
+                    "orientation: columns has no offset or batch column (samples are columns); "
+                    "use run_from: file and sample_period"
+                )
+        return self
+
+    @property
+    def period_s(self) -> float | None:
+        """The sampling period in seconds, if declared."""
+        return period_seconds(self.sample_period) if self.sample_period else None
 
     @field_validator("offset_unit")
     @classmethod
@@ -162,6 +243,25 @@ class BatchSpec(_TagColumns):
         if si != "s":
             raise ValueError(f"{v!r} is not a unit of time (use s, min, h)")
         return v
+
+
+def period_seconds(text: str) -> float:
+    """A duration such as ``3min``, ``0.5 s``, ``2h`` in seconds; ValueError names the problem."""
+    import re as _re
+
+    from corpusmill.units import UnitError, to_si
+
+    m = _re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]+)\s*", text)
+    if m is None:
+        raise ValueError(f"sample_period {text!r} is not a duration such as '3min', '0.5 s', '2h'")
+    try:
+        scale, offset, si = to_si(m.group(2))
+    except UnitError as e:
+        raise ValueError(f"sample_period {text!r}: {e}") from None
+    seconds = float(m.group(1)) * scale + offset
+    if si != "s" or not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"sample_period {text!r} is not a positive time (use s, min, h)")
+    return seconds
 
 
 class JoinSpec(_Strict):

@@ -55,23 +55,24 @@ def check_zone(zone: str | None) -> str | None:
     return zone
 
 
-def check_unit(unit: str | None) -> str | None:
-    """Refuse a unit the project's unit layer (pint, with its industrial aliases) cannot read."""
+def check_unit(unit: str | None, aliases: dict[str, str] | None = None) -> str | None:
+    """Refuse a unit the project's unit layer (pint, with its industrial aliases) cannot read,
+    after the source's ``unit_aliases``; an ambiguous spelling (``F``, ``C``) names the fix."""
     if unit is not None:
         from corpusmill.units import UnitError, to_si
 
         try:
-            to_si(unit)
+            to_si((aliases or {}).get(unit.strip(), unit))
         except UnitError as e:
             raise ValueError(str(e)) from None
     return unit
 
 
-def check_units(units: dict[str, str]) -> dict[str, str]:
+def check_units(units: dict[str, str], aliases: dict[str, str] | None = None) -> dict[str, str]:
     """Every value of a ``name -> unit`` mapping is a known unit; the message names the key."""
     for key, unit in units.items():
         try:
-            check_unit(unit)
+            check_unit(unit, aliases)
         except ValueError as e:
             raise ValueError(f"{key}: {e}") from None
     return units

@@ -51,7 +51,16 @@ def _open(
         chunk = max(1, 4 * BATCH_ROWS // max(1, len(rr.columns)))
 
     def batches() -> Iterator[pl.DataFrame]:
-        for batch in rr.frame.collect_batches(chunk_size=chunk):
+        stream = rr.frame.collect_batches(chunk_size=chunk)
+        while True:
+            try:
+                batch = next(stream)
+            except StopIteration:
+                return
+            except pl.exceptions.PolarsError as e:  # the reader's checks should have caught it
+                detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                msg = f"{file}: cannot parse as {src.format}: {detail}"
+                raise readers.ReaderError(msg) from None
             for spec, right in joins:
                 batch = _join(batch, spec, right)
             yield batch

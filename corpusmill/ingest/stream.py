@@ -79,7 +79,7 @@ class SourceStream:
                 checks.update(q.get_column("check").to_list())
                 fr.units_in += _units(mapper, rejects.height, columns)
                 fr.rows_quarantined += q.height
-            for batch in batches:
+            for batch in _guarded(batches, fr, ctx, self.quarantine, checks):
                 if missing:
                     q = _missing_columns(ctx, batch, missing, columns)
                     self.quarantine.append(q)
@@ -115,6 +115,24 @@ class SourceStream:
     def alias_frame(self) -> pl.DataFrame:
         """The alias tallies of the files read so far."""
         return pl.concat(self.aliases) if self.aliases else pl.DataFrame(schema=ALIAS_SCHEMA)
+
+
+def _guarded(
+    batches: Iterator[pl.DataFrame],
+    fr: FileResult,
+    ctx: FileContext,
+    quarantine: list[pl.DataFrame],
+    checks: Counter[str],
+) -> Iterator[pl.DataFrame]:
+    """``batches``; a file that turns out unreadable part-way is marked failed and quarantined
+    (its rows read so far stay counted) instead of aborting the whole run."""
+    try:
+        yield from batches
+    except readers.ReaderError as e:
+        fr.status, fr.message = "failed", str(e)
+        quarantine.append(_file_problem(ctx, "unreadable_file", None, str(e)))
+        fr.rows_quarantined += 1
+        checks.update({"unreadable_file": 1})
 
 
 def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
@@ -173,7 +191,8 @@ def _reshaped_tags(mapper: Mapper, columns: list[str]) -> list[str] | None:
     """The tag columns of a wide or batch sensor file (each of its cells is one reading)."""
     if mapper.src.kind == "sensor" and mapper.src.shape in ("wide", "batch"):
         spec = mapper.src.wide or mapper.src.batch
-        keys = {getattr(spec, a, None) for a in ("time_column", "batch_column", "offset_column")}
+        attrs = ("time_column", "batch_column", "offset_column", "variable_column")
+        keys = {getattr(spec, a, None) for a in attrs}
         return mapper.tag_columns(columns, {k for k in keys if k})
     return None
 

@@ -84,24 +84,39 @@ def number(
 ) -> tuple[pl.Expr, Problem | None]:
     """``expr`` as a Float64 in its delivered unit, and the problem of rows that are not numbers.
 
-    The parsed number is a memo column: the exact pass's mask, reason and value all read it.
+    Non-finite numbers (``inf``, ``-inf``, ``Infinity``, ``nan``, ``1e309`` overflowing to
+    infinity) are problems too (check ``non_finite``): they are never kept as values. The parsed
+    number is a memo column: the exact pass's mask, reason and value all read it.
     """
-    if delivered.is_numeric():
-        return expr.cast(pl.Float64), None  # typed by the reader: nothing to parse
+    if delivered.is_numeric():  # typed by the reader: nothing to parse, only finiteness to check
+        parsed = expr.cast(pl.Float64)
+        if not delivered.is_float():
+            return parsed, None
+        raw = parsed.cast(pl.String)
+        return parsed, problem(
+            "non_finite", p.cell_label(label), parsed.is_not_null() & ~parsed.is_finite(), raw,
+            pl.format("non-finite number '{}' in numeric column '{}'", raw, pl.lit(label)),
+        )  # fmt: skip
     if p.fast:
         # a padded or non-numeric cell parses to null here: flagged, and redone exactly
         as_number = expr.cast(pl.String).cast(pl.Float64, strict=False)
         parsed = p.memo_col(f"__num.{name}", as_number)
-        return parsed, suspect(expr.is_not_null() & parsed.is_null())
+        return parsed, suspect(expr.is_not_null() & (parsed.is_null() | ~parsed.is_finite()))
     raw = p.memo_col(f"__raw.{name}", expr.cast(pl.String).str.strip_chars())
     parsed = p.memo_col(f"__num.{name}", raw.cast(pl.Float64, strict=False))
+    present = raw.is_not_null() & (raw != "")
+    non_finite = parsed.is_not_null() & ~parsed.is_finite()
     return parsed, problem(
-        "non_numeric",
+        pl.when(non_finite).then(pl.lit("non_finite")).otherwise(pl.lit("non_numeric")),
         p.cell_label(label),
-        raw.is_not_null() & (raw != "") & parsed.is_null(),
+        present & (parsed.is_null() | non_finite),
         raw,
-        pl.format("non-numeric value '{}' in numeric column '{}'", raw, pl.lit(label)),
-    )
+        pl.when(non_finite)
+        .then(pl.format("non-finite number '{}' in numeric column '{}' (inf and nan are not "
+                        "readings; declare the spelling in read.null_values if it means missing)",
+                        raw, pl.lit(label)))
+        .otherwise(pl.format("non-numeric value '{}' in numeric column '{}'", raw, pl.lit(label))),
+    )  # fmt: skip
 
 
 def integer(expr: pl.Expr, label: str) -> tuple[pl.Expr, Problem]:

@@ -59,7 +59,7 @@ class Mapper:
         self._units = Units(src, self.table)
         self._times = Timestamps(src.time, cfg.timezone_for(src))
         self._equipment = Equipment(src, cfg.alias_map())
-        self._reshaper = Reshaper(src)
+        self._reshaper = Reshaper(src, _file_id(src, cfg, ctx.file))
         self._check_columns()
 
     @property
@@ -81,7 +81,7 @@ class Mapper:
         for spec_name, spec in (("wide", self.src.wide), ("batch", self.src.batch)):
             if spec is None:
                 continue
-            for attr in ("time_column", "batch_column", "offset_column"):
+            for attr in ("time_column", "batch_column", "offset_column", "variable_column"):
                 col = getattr(spec, attr, None)
                 if col:
                     need[col] = f"{spec_name}.{attr}"
@@ -299,3 +299,19 @@ def _unfactored(cells: pl.DataFrame, dims: Factored | None) -> pl.DataFrame:
     """The exact pass reads plain rows: a factored batch's cells with their row's and tag's
     columns."""
     return dims.materialize(cells) if dims is not None else cells
+
+
+def _file_id(src: Source, cfg: SourcesConfig, file: str) -> str | None:
+    """The batch_id of a run_from: file source's file: its stem, or its path relative to the
+    sources file (as given when it lies elsewhere, e.g. an object store)."""
+    if src.batch is None or src.batch.run_from != "file":
+        return None
+    from pathlib import PurePosixPath
+
+    if src.batch.file_id == "stem":
+        return PurePosixPath(file.replace("\\", "/")).stem
+    import os
+
+    if "://" in file:
+        return file
+    return os.path.relpath(file, cfg.base_dir).replace(os.sep, "/")

@@ -61,8 +61,9 @@ class Reshaper:
     """Reshapes the batches of one wide or batch file, keeping across its batches what the next
     batch reuses: the tag table of its tag columns and each batch id's next sample index."""
 
-    def __init__(self, src: Source) -> None:
+    def __init__(self, src: Source, file_id: str | None = None) -> None:
         self.src = src
+        self.file_id = file_id  # batch_id of a run_from: file source
         self._tag_tables: dict[tuple[str, ...], pl.DataFrame] = {}
         self._batch_positions: dict[str, int] = {}  # batch id -> next sample index
 
@@ -112,7 +113,9 @@ class Reshaper:
             return self._melt_factored(batch, keys, self.tag_columns(batch.columns, set(keys)))
         b = self.src.batch
         assert b is not None
-        keys = [b.batch_column] + ([b.offset_column] if b.offset_column else [])
+        if b.orientation == "columns":
+            return self._melt_transposed(batch), None
+        keys = [k for k in (b.batch_column, b.offset_column) if k]
         tags = self.tag_columns(batch.columns, set(keys))
         long = batch.select(
             *keys, "_row", *[pl.col(t).cast(pl.String).alias(t) for t in tags]
@@ -152,10 +155,37 @@ class Reshaper:
         ).rechunk()  # one chunk per tag column otherwise: every later op would pay for them
         return cells, Factored(rows, table)
 
+    def _melt_transposed(self, batch: pl.DataFrame) -> pl.DataFrame:
+        """A transposed file (one variable per row, samples in columns) as one reading per cell:
+        the sample index is the column's position among the sample columns."""
+        b = self.src.batch
+        assert b is not None and b.variable_column is not None
+        var = b.variable_column
+        samples = self.tag_columns(batch.columns, {var})
+        order = {c: i for i, c in enumerate(samples)}
+        long = batch.select(
+            pl.col(var).cast(pl.String).str.strip_chars().alias("__tag"), "_row",
+            *[pl.col(c).cast(pl.String).alias(c) for c in samples],
+        ).unpivot(index=["__tag", "_row"], on=samples, variable_name="__column",
+                  value_name="__value")  # fmt: skip
+        tags = long.get_column("__tag").drop_nulls().unique(maintain_order=True).to_list()
+        long = long.join(self.tag_table(tags), on="__tag", how="left").with_columns(
+            pl.col("__column").replace_strict(order, return_dtype=pl.Int64).alias("__sample_index"),
+            pl.lit(self.file_id, pl.String).alias("__batch_id"),
+        )
+        if b.period_s is not None:
+            long = long.with_columns(
+                (pl.col("__sample_index").cast(pl.Float64) * b.period_s).alias("__t_offset_s")
+            )
+        return long.sort("_row", "__sample_index")
+
     def _batch_clock(self, long: pl.DataFrame) -> pl.DataFrame:
         b = self.src.batch
         assert b is not None
-        batch_id = pl.col(b.batch_column).cast(pl.String).str.strip_chars()
+        if b.run_from == "file":
+            batch_id = pl.lit(self.file_id, pl.String)
+        else:
+            batch_id = pl.col(b.batch_column).cast(pl.String).str.strip_chars()
         long = long.with_columns(batch_id.alias("__batch_id"))
         # sample index: position of the delivered row within its batch, carried across batches
         rows = long.select("__batch_id", "_row").unique(maintain_order=True).sort("_row")
@@ -173,4 +203,8 @@ class Reshaper:
                 msg = f"source {self.src.name!r}: batch.offset_unit {b.offset_unit!r} is not a time"
                 raise MappingError(msg)
             long = long.with_columns(pl.col(b.offset_column).cast(pl.String).alias("__t_offset_s"))
+        elif b.period_s is not None:
+            long = long.with_columns(
+                (pl.col("__sample_index").cast(pl.Float64) * b.period_s).alias("__t_offset_s")
+            )
         return long

@@ -35,7 +35,8 @@ class Timestamps:
             self._formats[name] = spec.format or timeutil.infer_format(sample)
         fmt = self._formats.get(name)
         kw = dict(timezone=self.timezone, fmt=fmt, ambiguous=spec.ambiguous,
-                  nonexistent=spec.nonexistent, dtype=dtype)  # fmt: skip
+                  nonexistent=spec.nonexistent, dtype=dtype,
+                  two_digit_year=spec.two_digit_year)  # fmt: skip
         parsed = p.memo_col(
             f"__ts.{name}", timeutil.parse_local_to_utc(expr, strip=not p.fast, **kw)
         )
@@ -54,6 +55,10 @@ class Timestamps:
             p.cell_label(label),
             present & parsed.is_null(),
             raw,
-            pl.format("{} '{}' in column '{}' (zone {})", check, raw, pl.lit(label),
-                      pl.lit(self.timezone)),
+            pl.format("{} '{}' in column '{}' (zone {}){}", check, raw, pl.lit(label),
+                      pl.lit(self.timezone),
+                      pl.when(check == "two_digit_year")
+                      .then(pl.lit("; declare the century in the source's time block, e.g. "
+                                   "time: {two_digit_year: 2000}"))
+                      .otherwise(pl.lit(""))),
         )  # fmt: skip

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
+
 from corpusmill.config import Format, ReadOptions
 from corpusmill.readers.delimited import _read_delimited
 from corpusmill.readers.documents import read_document
@@ -80,6 +82,26 @@ def read_table(
         The file is missing, not text (for text formats), not decodable with the declared encoding
         (the message names the codec, byte offset and line), or not the declared format.
     """
+    try:
+        return _read_table(path, fmt, options, storage_options, workdir)
+    except Exception as e:
+        # the checks before the parse should have caught it; never leak a parser's own error
+        if not isinstance(e, pl.exceptions.PolarsError) and not type(e).__module__.startswith(
+            "pyarrow"
+        ):
+            raise
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        msg = f"{path}: cannot read as {fmt}: {detail}"
+        raise ReaderError(msg) from None
+
+
+def _read_table(
+    path: str,
+    fmt: Format,
+    options: ReadOptions,
+    storage_options: dict | None,
+    workdir: Path | None,
+) -> ReadResult:
     temps: list[Path] = []
     str_path = str(path)
     local = _local(str_path, storage_options, workdir, temps)

@@ -6,13 +6,27 @@ Ragged rows (CSV/TSV)
     A vectorised pre-check over raw lines (``pl.scan_lines``) counts delimiters per line; lines that
     contain the quote character are re-counted outside quoted segments. If any data line has an odd
     number of quote characters (a quoted field spanning lines), the pre-check falls back to Python's
-    ``csv`` module over the whole file. Rejected records are removed from ``frame`` by ``_row``.
+    ``csv`` module over the whole file, which then also builds the rows (polars' parser aborts
+    the whole file on a stray or unclosed quote). Rejected records are removed from ``frame`` by
+    ``_row``.
+
+Malformed quotes (fallback path)
+    A record holding the quote character that is not valid CSV (a stray quote inside an unquoted
+    field such as ``te"mp``, text after a closing quote, an unclosed quote) is rejected with the
+    check ``malformed_quotes``; an unclosed quote runs to the end of the file, so that one record
+    holds the rest of the file (its raw text says so).
+
+Line endings
+    ``\n`` and ``\r\n`` are read as delivered. A file whose sample has ``\r`` but no ``\n``
+    (old Mac exports) is transcoded to ``\n`` endings in temp space first. A bare ``\r`` inside
+    a line of a ``\n`` file stays part of its field.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from corpusmill.config import Format, ReadOptions
-from corpusmill.readers.encoding import _resolve_encoding, _stream_decode, _utf8_path
+from corpusmill.readers.encoding import SAMPLE, _resolve_encoding, _stream_decode, _utf8_path
+from corpusmill.readers.files import CHUNK, _tmpdir
 from corpusmill.readers.results import ReadResult, _empty_result, _fields_reason, _rejects
 
 if TYPE_CHECKING:
@@ -37,6 +52,20 @@ def _text_sample(text_path: Path, n: int = 1 << 16) -> list[str]:
     if len(data) == n and len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut
     return [ln.removesuffix("\r") for ln in lines]
+
+
+def _lf_path(text_path: Path, workdir: Path | None, temps: list[Path]) -> Path:
+    """``text_path`` itself, or for a CR-only file (old Mac exports) a copy with LF endings."""
+    with open(text_path, "rb") as f:
+        sample = f.read(SAMPLE)
+    if b"\r" not in sample or b"\n" in sample:
+        return text_path
+    fd, name = tempfile.mkstemp(prefix="lf-", suffix=".txt", dir=_tmpdir(workdir))
+    temps.append(Path(name))
+    with open(text_path, "rb") as src, open(fd, "wb") as out:
+        while chunk := src.read(CHUNK):
+            out.write(chunk.replace(b"\r", b"\n"))
+    return Path(name)
 
 
 def _sniff(lines: list[str], quote: str) -> str:
@@ -81,6 +110,9 @@ def _scan_delimited(
     kwargs: dict[str, Any] = {}
     if not options.header:
         kwargs["schema"] = dict.fromkeys(columns or [], pl.String())
+        # a record with too many or too few fields is a reject (below), not a schema error
+        kwargs["extra_columns"] = "ignore"
+        kwargs["missing_columns"] = "insert"
     return pl.scan_csv(
         text_path,
         has_header=options.header,
@@ -104,6 +136,7 @@ class _Check:
     rejects: list[tuple[int, str, str, str]]
     blanks: list[int]  # record numbers (in polars' numbering) of blank lines
     records: int | None  # all data records, blanks excluded (when known)
+    good: list[tuple[int, list[str]]] | None = None  # the csv-module path's good records
 
 
 def _line_check(
@@ -123,8 +156,13 @@ def _line_check(
     if q:
         qq = re.escape(q)
         outside = line.str.replace_all(f"{qq}[^{qq}]*{qq}", "").str.count_matches(delim, literal=True)
+        # a line with an odd number of quotes (a field spanning lines) or quotes that are not
+        # valid CSV (te"mp, "a"b) goes to the csv-module path, which rejects what is malformed
+        valid = line.str.contains(f"^(?:{_valid_record(delim, q).pattern})$")
         lf = lf.with_columns(
-            n=outside, odd=line.str.count_matches(q, literal=True) % 2 == 1
+            n=outside,
+            odd=(line.str.count_matches(q, literal=True) % 2 == 1)
+            | (line.str.contains(q, literal=True) & ~valid),
         )
     else:
         lf = lf.with_columns(n=n_raw, odd=pl.lit(False))
@@ -155,23 +193,41 @@ def _line_check(
     return _Check(rejects, blanks, None)
 
 
+_CR = "\ue000"  # a bare CR inside a line, hidden from the csv module (which splits on it)
+
+
+def _valid_record(delim: str, quote: str) -> re.Pattern[str]:
+    """A record that is valid CSV: fields either fully quoted (doubled quotes inside) or free of
+    the quote character."""
+    d, q = re.escape(delim), re.escape(quote)
+    field = f"(?:{q}(?:[^{q}]|{q}{q})*{q}|[^{q}{d}\n]*)"
+    return re.compile(f"{field}(?:{d}{field})*\r?", re.DOTALL)
+
+
 def _csv_check(
     text_path: Path, options: ReadOptions, delim: str, width: int, header_idx: int
 ) -> _Check:
-    """Record-exact field-count check with Python's csv module (quoted fields spanning lines)."""
+    """Record-exact field-count check with Python's csv module (quoted fields spanning lines);
+    the good records are kept in ``_Check.good`` (the frame is built from them)."""
     rejects: list[tuple[int, str, str, str]] = []
     blanks: list[int] = []
+    good: list[tuple[int, list[str]]] = []
     buf: list[str] = []
+    valid = _valid_record(delim, options.quote) if options.quote else None
 
-    def lines(f: Iterable[str]) -> Iterator[str]:
-        for i, ln in enumerate(f):
+    def lines(f: Iterable[bytes]) -> Iterator[str]:
+        for i, raw in enumerate(f):  # split on \n only: a bare \r stays inside its line
             if i < header_idx:
                 continue
+            ln = raw.decode("utf-8")
+            if i == 0:
+                ln = ln.removeprefix("\ufeff")
             buf.append(ln)
-            yield ln
+            body = ln.removesuffix("\n").removesuffix("\r")
+            yield body.replace("\r", _CR) + ln[len(body) :]
 
     rec = 0
-    with open(text_path, encoding="utf-8-sig", newline="") as f:
+    with open(text_path, "rb") as f:
         reader = csv.reader(
             lines(f), delimiter=delim, quotechar=options.quote or None,
             quoting=csv.QUOTE_MINIMAL if options.quote else csv.QUOTE_NONE,
@@ -189,10 +245,44 @@ def _csv_check(
             if not raw.strip():
                 if width > 1:
                     blanks.append(rec)
+                else:  # a one-column file: a blank line is an empty value
+                    good.append((rec, [""]))
                 continue
-            if len(fields) != width:
+            if valid is not None and options.quote in raw and not valid.fullmatch(raw):
+                rejects.append((rec, raw, _quote_reason(raw, options.quote), "malformed_quotes"))
+            elif len(fields) != width:
                 rejects.append((rec, raw, _fields_reason(len(fields), width), "ragged_row"))
-    return _Check(rejects, blanks, rec - len(blanks))
+            else:
+                good.append((rec, [v.replace(_CR, "\r") for v in fields]))
+    return _Check(rejects, blanks, rec - len(blanks), good)
+
+
+def _quote_reason(raw: str, quote: str) -> str:
+    lines = raw.count("\n") + 1
+    if raw.count(quote) % 2:
+        tail = f"; it runs to the end of the file ({lines} lines)" if lines > 1 else ""
+        return f"malformed quotes: an unclosed or stray {quote} in the record{tail}"
+    return f"malformed quotes: a {quote} inside an unquoted field or text after a closing {quote}"
+
+
+def _records_frame(check: _Check, columns: list[str], options: ReadOptions) -> pl.LazyFrame:
+    """The good records of the csv-module path as a frame (blank records already renumbered)."""
+    nulls, empty_null = _null_values(options)
+    null_set = set(nulls)
+    if empty_null:
+        null_set.add("")
+    data: dict[str, list[str | None]] = {c: [] for c in columns}
+    for _, fields in check.good or []:
+        for c, v in zip(columns, fields, strict=True):
+            data[c].append(None if v in null_set else v)
+    rows = [r for r, _ in check.good or []]
+    if check.blanks:
+        import bisect
+
+        blanks = sorted(check.blanks)
+        rows = [r - bisect.bisect_left(blanks, r) for r in rows]
+    schema = {c: pl.String() for c in columns} | {"_row": pl.Int64()}
+    return pl.DataFrame(data | {"_row": rows}, schema=schema).lazy()
 
 
 def _renumber(frame: pl.LazyFrame, check: _Check) -> tuple[pl.LazyFrame, pl.DataFrame]:
@@ -221,6 +311,7 @@ def _read_delimited(
     if not sample:
         return _empty_result(options, codec)
     text_path = _utf8_path(path, local, codec, workdir, temps)
+    text_path = _lf_path(text_path, workdir, temps)
     lines = _text_sample(text_path)
     if fmt == "whitespace" or options.delimiter == r"\s+":
         return _read_whitespace(path, options, text_path, codec, lines)
@@ -241,6 +332,9 @@ def _read_delimited(
         raise  # pragma: no cover - the stream decode found the error first
     if check is None:
         check = _csv_check(text_path, options, delim, width, header_idx)
+        _, rejects = _renumber(probe, check)
+        frame = _records_frame(check, columns, options)
+        return ReadResult(frame, columns, codec, rejects, check.records, temps)
     frame, rejects = _renumber(probe, check)
     frame = frame.select(*columns, "_row")
     return ReadResult(frame, columns, codec, rejects, check.records, temps)

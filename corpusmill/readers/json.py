@@ -38,6 +38,20 @@ def _flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _not_text(item: Any, raw: str) -> bool:
+    """The record holds a lone UTF-16 surrogate (JSON ``"\\ud800"``): no text column can hold it."""
+    if "\\u" not in raw.casefold() or "\\ud" not in raw.casefold():
+        return False
+    try:
+        json.dumps(item, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+_SURROGATE = "record has a lone UTF-16 surrogate escape (\\ud800-\\udfff), which is not text"
+
+
 def _text_frame(
     records: list[tuple[int, dict[str, Any]]], options: ReadOptions
 ) -> tuple[pl.LazyFrame, list[str]]:
@@ -88,10 +102,12 @@ def _read_json(path: str, options: ReadOptions, local: Path) -> ReadResult:
     good: list[tuple[int, dict[str, Any]]] = []
     bad: list[tuple[int, str, str, str]] = []
     for i, item in enumerate(doc, 1):
-        if isinstance(item, dict):
+        if isinstance(item, dict) and _not_text(item, text):
+            bad.append((i, json.dumps(item), _SURROGATE, "bad_text"))
+        elif isinstance(item, dict):
             good.append((i, _flatten(item)))
         else:
-            raw = json.dumps(item, ensure_ascii=False)
+            raw = json.dumps(item, ensure_ascii=False).encode("utf-8", "backslashreplace").decode()
             bad.append((i, raw, f"record is a {type(item).__name__}, not an object", "not_an_object"))
     frame, columns = _text_frame(good, options)
     return ReadResult(frame, columns, codec, _rejects(bad), len(doc))
@@ -111,7 +127,9 @@ def _read_jsonl(path: str, options: ReadOptions, local: Path) -> ReadResult:
         except json.JSONDecodeError as e:
             bad.append((n, raw, f"not valid JSON: {e.msg} at column {e.colno}", "bad_json"))
             continue
-        if isinstance(item, dict):
+        if isinstance(item, dict) and _not_text(item, raw):
+            bad.append((n, json.dumps(item), _SURROGATE, "bad_text"))
+        elif isinstance(item, dict):
             good.append((n, _flatten(item)))
         else:
             bad.append((n, raw, f"record is a {type(item).__name__}, not an object", "not_an_object"))
