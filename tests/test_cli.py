@@ -91,5 +91,6 @@ def test_demo_prints_the_summary(tmp_path: Path) -> None:
                     "Corpus versions", "Shard plan per pool"):  # fmt: skip
         assert heading in out.stdout
     assert "non_numeric" in out.stdout and "text_corpus" in out.stdout
+    assert "check failed" not in out.stdout, out.stdout
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
     assert (tmp_path / "home" / "catalog.duckdb").exists()

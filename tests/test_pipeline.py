@@ -104,6 +104,15 @@ def test_checks_were_emitted_with_the_materializations(built) -> None:
     assert (home.gx).exists() and any(home.gx.rglob("index.html")), "no Data Docs built"
 
 
+def test_the_sample_factory_passes_every_check(built) -> None:
+    """The planted defects are quarantined and reported, and every check passes at its threshold."""
+    home, report = built
+    assert report.failed_checks == []
+    lab = q(home, "SELECT \"check\", \"column\", count(*) FROM quarantine WHERE _source = "
+                  "'quality_lab' GROUP BY ALL").rows()  # fmt: skip
+    assert lab == [("expect_column_values_to_not_be_null", "value", 2)]
+
+
 def test_rerun_changes_nothing(built, factory: Path) -> None:
     from pipelines.runner import run_pipeline
 
