@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from assets.automation import EAGER
+from assets.automation import CORPUS_FRESHNESS, EAGER
 from assets.metadata import frame_md, run_id
 from assets.resources import CorpusmillResource
 from corpusmill import layout
@@ -27,6 +27,7 @@ def _corpus_asset(spec: CorpusSpec) -> dg.AssetsDefinition:
         deps=[dg.AssetKey(t) for t in spec.inputs],
         check_specs=checks.check_specs(key, spec.name),
         automation_condition=EAGER,
+        freshness_policy=CORPUS_FRESHNESS,
         kinds={"polars", "delta"},
         description=spec.description,
     )

@@ -3,7 +3,7 @@
 
 import dagster as dg
 
-from assets.automation import EAGER
+from assets.automation import EAGER, TABLE_FRESHNESS
 from assets.metadata import run_id
 from assets.resources import CorpusmillResource
 from assets.selection import standardized_key
@@ -25,6 +25,7 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
         deps=[standardized_key(table)],
         check_specs=checks.check_specs(key, table),
         automation_condition=EAGER,
+        freshness_policy=TABLE_FRESHNESS,
         kinds={"polars", "delta", "great_expectations"},
         description=f"The canonical {table} table: rows that passed its quality suite.",
     )
