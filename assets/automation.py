@@ -40,6 +40,11 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and not isinstance(exc, _PERMANENT_OS)
 
 
-def not_retried(exc: Exception) -> dg.Failure:
-    """The ``Failure`` to raise from ``exc`` when it is not transient: the run fails at once."""
-    return dg.Failure(description=str(exc), allow_retries=False)
+def not_retried(exc: Exception, *, partition: str | None = None) -> dg.Failure:
+    """The ``Failure`` to raise from ``exc`` when it is not transient: the run fails at once.
+
+    The partition (the source, for ingest) rides along as metadata, so ``corpusmill run`` can name
+    it in its one-line failure report.
+    """
+    meta = {"partition": partition} if partition else {}
+    return dg.Failure(description=str(exc), metadata=meta, allow_retries=False)

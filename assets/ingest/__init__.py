@@ -38,7 +38,7 @@ def _ingest_asset(table: str, parts: dg.StaticPartitionsDefinition) -> dg.Assets
             except Exception as exc:
                 if is_transient(exc):
                     raise  # retried by INGEST_RETRY (a rerun skips the files already committed)
-                raise not_retried(exc) from exc
+                raise not_retried(exc, partition=name) from exc
             results.append(res)
             context.log.info(f"{name}: {res.summary()}")
         corpusmill.refresh_catalog(
