@@ -4,7 +4,7 @@
 import dagster as dg
 
 from assets.automation import EAGER, TABLE_FRESHNESS
-from assets.metadata import run_id
+from assets.metadata import run_id, table_metadata
 from assets.resources import CorpusmillResource
 from assets.selection import standardized_key
 from corpusmill import layout
@@ -37,6 +37,7 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
         corpusmill.refresh_catalog([table, layout.QUARANTINE_VIEW])
         return dg.MaterializeResult(
             metadata={
+                **table_metadata(out.validation.good),
                 "dagster/row_count": out.stored[0],
                 "rows_in": out.rows_in,
                 "rows_quarantined": out.validation.rows_quarantined,
