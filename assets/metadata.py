@@ -27,3 +27,40 @@ def frame_md(df: pl.DataFrame, *, limit: int = 30) -> dg.MetadataValue:
 
 def run_id(context: dg.AssetExecutionContext) -> str:
     return context.run.run_id
+
+
+#: Rows a table asset shows as its preview in the UI.
+PREVIEW_ROWS = 5
+
+
+def column_schema(schema: pl.Schema) -> dg.TableSchema:
+    """``dagster/column_schema`` for a polars schema (the UI's Columns tab)."""
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name=name, type=str(dtype)) for name, dtype in schema.items()]
+    )
+
+
+def table_metadata(df: pl.DataFrame) -> dict[str, Any]:
+    """Column schema, row count and a preview of the first rows, for a table asset."""
+    shown = [c for c in df.columns if df.schema[c] != pl.Binary]  # image bytes: not for a table
+    rows = [{k: "" if r[k] is None else str(r[k])[:60].replace("|", "\\|").replace("\n", " ")
+             for k in shown} for r in df.head(PREVIEW_ROWS).to_dicts()]  # fmt: skip
+    return {
+        "dagster/column_schema": column_schema(df.schema),
+        "dagster/row_count": df.height,
+        "preview": table_md(rows, limit=PREVIEW_ROWS),
+    }
+
+
+def card_md(card: dict[str, Any]) -> dg.MetadataValue:
+    """A corpus data card (``corpusmill.corpora.data_card``) as Markdown."""
+    lines = [f"## Data card: {card.get('name', '')}", ""]
+    for key, value in card.items():
+        if key == "name":
+            continue
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}: {v}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value))
+        lines.append(f"- **{key.replace('_', ' ')}**: {value}")
+    return dg.MetadataValue.md("\n".join(lines))

@@ -20,6 +20,9 @@ from pathlib import Path
 
 DEFAULT_HOME = ".corpusmill"
 
+#: The first line of a dagster.yaml corpusmill wrote (and may rewrite); any other file is the
+#: operator's (e.g. PostgreSQL storage, see docs/operations.md) and is left alone.
+MANAGED_MARK = "# Written by corpusmill."
 _DAGSTER_YAML = """\
 # Written by corpusmill. The local, embedded default: SQLite storage in this folder.
 telemetry:
@@ -165,6 +168,9 @@ def resolve_home(home: str | os.PathLike[str] | Home | None = None) -> Home:
 def activate(home: str | os.PathLike[str] | Home | None = None) -> Home:
     """Create the home's folders and its ``dagster.yaml``, and point Dagster at it.
 
+    A ``dagster.yaml`` that does not start with :data:`MANAGED_MARK` is the operator's own (a
+    production instance on PostgreSQL, say) and is kept as it is.
+
     Idempotent: safe to call on every command and in every process. Code that must not write
     (loading the code location) uses :func:`point_env` instead.
     """
@@ -173,7 +179,8 @@ def activate(home: str | os.PathLike[str] | Home | None = None) -> Home:
         d.mkdir(parents=True, exist_ok=True)
     dagster_yaml = h.dagster / "dagster.yaml"
     content = _DAGSTER_YAML.format(storage=h.dagster / "storage", artifacts=h.dagster)
-    if not dagster_yaml.exists() or dagster_yaml.read_text(encoding="utf-8") != content:
+    current = dagster_yaml.read_text(encoding="utf-8") if dagster_yaml.exists() else None
+    if current is None or (current.startswith(MANAGED_MARK) and current != content):
         dagster_yaml.write_text(content, encoding="utf-8")
     return point_env(h)
 

@@ -97,10 +97,17 @@ def _run(sources: Path, h, engine: str) -> None:
         con.print(f"[red]error:[/] {e}")
         sys.exit(3)
     except RunFailed as e:
-        con.print(f"[red]run failed:[/] {e}")
+        from rich.markup import escape
+
+        con.print(f"[red]run failed[/] (Dagster run {e.run_id}; stack traces are in its log: "
+                  "`corpusmill dev`, Runs):", soft_wrap=True)  # fmt: skip
+        for line in e.lines or [str(e)]:
+            con.print(f"[red]✗[/] {escape(line)}", soft_wrap=True)
         sys.exit(1)
     con.print(f"[green]done[/] in {report.seconds:.1f}s: {len(report.run_ids)} Dagster runs "
               f"in {h.dagster}")  # fmt: skip
+    for w in report.warnings:
+        con.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
     for c in report.failed_checks:
         con.print(f"[yellow]check failed:[/] {c}")
     for line in report.skipped:

@@ -23,6 +23,8 @@ def build_jobs(assets: list[dg.AssetsDefinition]) -> Jobs:
         dg.define_asset_job(
             f"ingest_{a.key.path[-1].removeprefix('staged_')}",
             selection=dg.AssetSelection.assets(a),
+            # explicit, so the nightly schedule can list the sources (partitions) of the job
+            partitions_def=a.partitions_def,
             description=f"Ingest the new and changed files of the sources feeding {a.key.path[-1]}.",
         )
         for a in assets

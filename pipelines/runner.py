@@ -7,6 +7,8 @@ them, their materializations and their checks.
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,11 +20,22 @@ from assets.selection import is_ingest
 from corpusmill import config, preflight
 from corpusmill.home import Home, activate
 
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+#: The console shows nothing while a run goes (a failed step's stack trace stays in the run's log);
+#: warnings and failures are read back from the run's log and printed one line each.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 class RunFailed(RuntimeError):
-    """A run of the graph failed; the message names the step and the error."""
+    """A run of the graph failed; the message names the step and the error.
+
+    ``lines`` holds one line per failed step (asset, partition, the error naming file/row and the
+    fix); ``run_id`` is the Dagster run whose log keeps the stack traces.
+    """
+
+    def __init__(self, msg: str, *, run_id: str = "", lines: list[str] | None = None) -> None:
+        super().__init__(msg)
+        self.run_id = run_id
+        self.lines = lines or []
 
 
 @dataclass
@@ -31,6 +44,7 @@ class RunReport:
     seconds: float = 0.0
     failed_checks: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def run_pipeline(
@@ -99,6 +113,9 @@ def _run(sources: Path, h: Home, cfg: config.SourcesConfig, *, engine: str,
 
 def _collect(result: dg.ExecuteInProcessResult, report: RunReport, what: str) -> None:
     report.run_ids.append(result.run_id)
+    for entry in dg.DagsterInstance.get().all_logs(result.run_id):
+        if entry.dagster_event is None and entry.level == logging.WARNING:
+            report.warnings.append(f"{entry.step_key or what}: {entry.user_message}")
     for ev in result.get_asset_check_evaluations():
         if not ev.passed:
             report.failed_checks.append(f"{ev.asset_key.to_user_string()}:{ev.check_name}")
@@ -110,13 +127,41 @@ def _collect(result: dg.ExecuteInProcessResult, report: RunReport, what: str) ->
         if why is not None:  # an asset with nothing to build says why (e.g. no input rows)
             report.skipped.append(f"{ev.asset_key.to_user_string()}: {why.value}")
     if not result.success:
-        failures = [
-            f"{ev.step_key}: {_root_cause(ev.event_specific_data.error)}"
-            for ev in result.all_events
-            if ev.event_type_value == "STEP_FAILURE" and ev.event_specific_data is not None
-        ]
-        msg = f"run {result.run_id} ({what}) failed:\n" + "\n".join(failures or ["(no step error)"])
-        raise RunFailed(msg)
+        lines = failure_lines(result)
+        msg = f"run {result.run_id} ({what}) failed:\n" + "\n".join(lines or ["(no step error)"])
+        raise RunFailed(msg, run_id=result.run_id, lines=lines)
+
+
+def failure_lines(result: dg.ExecuteInProcessResult) -> list[str]:
+    """One line per failed step: ``<asset> [partition <p>]: <innermost error>``.
+
+    The error messages of corpusmill name the file, the row and the fix; the partition comes from
+    the failure's metadata (ingest names its source) or else the run's partition tags.
+    """
+    tags = result.dagster_run.tags
+    lo, hi = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    run_part = tags.get("dagster/partition") or (f"{lo}..{hi}" if lo and lo != hi else lo)
+    lines = []
+    for ev in result.all_events:
+        if ev.event_type_value != "STEP_FAILURE" or ev.event_specific_data is None:
+            continue
+        data = ev.event_specific_data
+        meta = data.user_failure_data.metadata if data.user_failure_data is not None else {}
+        part = meta["partition"].value if "partition" in meta else run_part
+        where = f" [partition {part}]" if part else ""
+        msg = one_line(_root_cause(data.error))
+        lines.append(f"{ev.step_key}{where}: {msg}")
+    return lines
+
+
+def one_line(message: str) -> str:
+    """An error message on one line. A message that carries a Python traceback (an exception
+    raised inside a reader that Arrow or Delta re-raised as text) is cut to its last line, the
+    original error, without its module path."""
+    if "Traceback (most recent call last)" in message:
+        last = [ln for ln in message.splitlines() if ln.strip()][-1]
+        message = re.sub(r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception): ", "", last.strip())
+    return " ".join(message.split())
 
 
 def _root_cause(error) -> str:

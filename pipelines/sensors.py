@@ -1,8 +1,14 @@
-"""Sensors: notice new and changed source files (by checksum) and ingest just their sources."""
+"""Sensors: notice new and changed source files (by checksum) and ingest just their sources.
+
+The cursor holds, per source, a hash of the pending files it last asked to ingest: the same pending
+set is requested once, a new file (or a changed one) asks again. The automation sensor then carries
+each ingest on through standardize, validate, corpora and partition (``EAGER``).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 
 import dagster as dg
 
@@ -22,6 +28,7 @@ def build_sensors(cfg: SourcesConfig) -> list[dg.SensorDefinition]:
     )
     def source_files_sensor(context: dg.SensorEvaluationContext, corpusmill: CorpusmillResource):
         cfg = corpusmill.config
+        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         for src in cfg.sources:
             table = cfg.table_of(src)
             if table is None:
@@ -29,14 +36,18 @@ def build_sensors(cfg: SourcesConfig) -> list[dg.SensorDefinition]:
             pending = pending_files(cfg, src, corpusmill.lake)
             if not pending:
                 continue
-            key = ",".join(f"{f}@{sha}" for f, sha in sorted(pending.items()))
+            key = hash_key(",".join(f"{f}@{sha}" for f, sha in sorted(pending.items())))
+            if seen.get(src.name) == key:
+                continue  # already requested; the run (or the nightly sweep) takes it from here
+            seen[src.name] = key
             context.log.info(f"{src.name}: {len(pending)} new/changed/removed file(s)")
             yield dg.RunRequest(
-                run_key=f"{src.name}:{hash_key(key)}",
+                run_key=f"{src.name}:{key}",
                 partition_key=src.name,
                 asset_selection=[staged_key(table)],
                 tags={"corpusmill/trigger": "source_files_sensor"},
             )
+        context.update_cursor(json.dumps(seen, sort_keys=True))
 
     automation = dg.AutomationConditionSensorDefinition(
         "corpusmill_automation",

@@ -110,6 +110,10 @@ class ExpectationSpec:
         ``"warn"`` only reports.
     where
         Evaluate only rows matching all these conditions (GX ``row_condition``).
+    min_count
+        Row-level only: the expectation fails only when at least this many rows break it (and more
+        than ``1 - mostly`` of them do), so one bad row in a four-row table does not block. The
+        breaking rows are quarantined either way.
     """
 
     name: str
@@ -119,6 +123,7 @@ class ExpectationSpec:
     enabled: bool = True
     where: tuple[Cond, ...] = ()
     description: str = ""
+    min_count: int = 1
 
     @property
     def expectation_type(self) -> str:
@@ -284,6 +289,10 @@ def _override_one(suite: Suite, e: ExpectationSpec, ov: ExpectationOverride) -> 
         if not e.row_level:
             raise SuiteError(f"{where}: 'mostly' applies to row-level expectations only")
         kw["mostly"] = ov.mostly
+    if ov.min_count is not None:
+        if not e.row_level:
+            raise SuiteError(f"{where}: 'min_count' applies to row-level expectations only")
+        changes["min_count"] = ov.min_count
     for key in ("min_value", "max_value"):
         val = getattr(ov, key)
         if val is not None:
@@ -337,6 +346,8 @@ def validate_suite(suite: Suite, schema: pl.Schema) -> Suite:
         m = kw.get("mostly")
         if m is not None and not (0.0 <= float(m) <= 1.0):
             raise SuiteError(f"{where}: mostly={m!r} must be within [0, 1]")
+        if e.min_count < 1:
+            raise SuiteError(f"{where}: min_count={e.min_count!r} must be at least 1")
         col = kw.get("column")
         dtype = schema.get(col) if col is not None else None
         for key in ("min_value", "max_value"):

@@ -91,5 +91,37 @@ def test_demo_prints_the_summary(tmp_path: Path) -> None:
                     "Corpus versions", "Shard plan per pool"):  # fmt: skip
         assert heading in out.stdout
     assert "non_numeric" in out.stdout and "text_corpus" in out.stdout
+    assert "check failed" not in out.stdout, out.stdout
     assert (tmp_path / "home" / "dagster" / "dagster.yaml").exists()
     assert (tmp_path / "home" / "catalog.duckdb").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("cli")
+def test_a_failed_step_is_one_line_with_asset_partition_file_and_run_id(tmp_path: Path) -> None:
+    """A join file whose key is not unique fails the ingest step: the CLI prints one line naming
+    the asset, the partition (the source) and the file, plus the Dagster run id; no stack trace."""
+    data = tmp_path / "lab"
+    data.mkdir()
+    (data / "results.csv").write_text("id,c,v,r,lot\n1,bore,1.0,pass,L1\n", encoding="utf-8")
+    (data / "lots.csv").write_text("lot,line\nL1,a\nL1,b\n", encoding="utf-8")
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        "sources:\n"
+        "  - name: lab\n    site: s\n    kind: quality\n    path: lab/results.csv\n    format: csv\n"
+        "    fields: {inspection_id: id, characteristic: c, value: v, result: r, lot_id: lot}\n"
+        '    join:\n      - {path: lab/lots.csv, format: csv, "on": {lot: lot}}\n',
+        encoding="utf-8",
+    )
+    out = cli("run", "--sources", str(sources), "--no-summary", home=tmp_path / "home", check=False)
+    assert out.returncode == 1, out.stderr[-3000:]
+    text = out.stdout + out.stderr
+    assert "Traceback" not in text and "Stack Trace" not in text and "File \"" not in text
+    failed = [ln for ln in out.stderr.splitlines() if ln.startswith("✗ ")]
+    assert failed == [
+        f"✗ staged_quality_inspections [partition lab]: join file {data / 'lots.csv'}: key ['lot'] "
+        "is not unique (2 rows share a key)"
+    ]
+    (header,) = [ln for ln in out.stderr.splitlines() if ln.startswith("run failed")]
+    run_id = header.split("Dagster run ")[1].split(";")[0]
+    assert len(run_id) == 36 and (tmp_path / "home" / "dagster").exists()

@@ -248,8 +248,10 @@ def test_quality_lab_blanks_and_decoy_sheet(factory):
     wb = load_workbook(out / rel, read_only=True)
     assert wb.sheetnames[0] == "说明"
     rows = list(wb["检验记录"].iter_rows(min_row=3, values_only=True))
-    assert src["quarantined"] == {}  # blank values only warn in the quality suite
+    # blank values of variable inspections (all rows carry spec limits) are quarantined
+    assert src["quarantined"] == {"expect_column_values_to_not_be_null": QUALITY_BLANKS}
     assert sum(r[5] is None for r in rows) == QUALITY_BLANKS
+    assert all(r[7] is not None for r in rows if r[5] is None)
     assert {r[9] for r in rows} <= {"pass", "fail"}
 
 

@@ -104,6 +104,15 @@ def test_checks_were_emitted_with_the_materializations(built) -> None:
     assert (home.gx).exists() and any(home.gx.rglob("index.html")), "no Data Docs built"
 
 
+def test_the_sample_factory_passes_every_check(built) -> None:
+    """The planted defects are quarantined and reported, and every check passes at its threshold."""
+    home, report = built
+    assert report.failed_checks == []
+    lab = q(home, "SELECT \"check\", \"column\", count(*) FROM quarantine WHERE _source = "
+                  "'quality_lab' GROUP BY ALL").rows()  # fmt: skip
+    assert lab == [("expect_column_values_to_not_be_null", "value", 2)]
+
+
 def test_rerun_changes_nothing(built, factory: Path) -> None:
     from pipelines.runner import run_pipeline
 
@@ -172,3 +181,33 @@ def test_refreshing_one_view_leaves_the_others_alone(built) -> None:
     assert after_views == views
     after = q(home, "SELECT corpus, version, content_hash FROM corpus_versions ORDER BY ALL")
     assert after.equals(before)
+
+
+def test_table_assets_explain_themselves_in_the_ui(built) -> None:
+    """Canonical tables and corpora carry their column schema, row count and a preview; corpora
+    their data card; the shard plan its pool table; every asset a description."""
+    from pipelines.definitions import build_definitions
+
+    home, _ = built
+    instance = dg.DagsterInstance.get()
+
+    def meta(name: str) -> dict:
+        ev = instance.get_latest_materialization_event(dg.AssetKey(name))
+        assert ev is not None, name
+        return ev.asset_materialization.metadata
+
+    qi = meta("quality_inspections")
+    cols = [c.name for c in qi["dagster/column_schema"].schema.columns]
+    assert cols[:3] == ["inspection_id", "ts_utc", "equipment_id"] and "_source" in cols
+    assert qi["dagster/row_count"].value == 106
+    assert qi["preview"].md_str.count("\n") == 6  # header, rule, five rows
+    corpus = meta("text_corpus")
+    card = corpus["data_card"].md_str
+    assert card.startswith("## Data card: text_corpus") and "**rows**: 40" in card
+    assert "**built from**: documents, maintenance_records" in card
+    assert "text" in [c.name for c in corpus["dagster/column_schema"].schema.columns]
+    plan = meta("shard_plan")
+    assert "a100-cn-east" in plan["pools"].md_str and "h100-sg" in plan["pools"].md_str
+    assert "pool" in [c.name for c in plan["dagster/column_schema"].schema.columns]
+    graph = build_definitions(home.sources_file, home).resolve_asset_graph()
+    assert all(graph.get(k).description for k in graph.get_all_asset_keys())

@@ -50,6 +50,13 @@ def test_import_is_cheap_and_lazy() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def strict() -> SourcesConfig:
+    """Every row-level sensor expectation fails on one bad row (``min_count: 1``): the tests below
+    judge failures on a six-row frame, under the default minimum count of three."""
+    names = [e.name for e in suite_for("sensor_readings").expectations if e.row_level]
+    return _cfg(**{"global": {"sensor_readings": {n: {"min_count": 1} for n in names}}})
+
+
 def test_sensor_counts_are_exact() -> None:
     res = run_suite(sensor_frame(), suite_for("sensor_readings"))
     by = {r.name: r for r in res.results}
@@ -62,13 +69,21 @@ def test_sensor_counts_are_exact() -> None:
     assert by["ts_utc_not_null"].element_count == 5  # the batch-clock row is not judged
     assert by["ts_utc_not_null"].unexpected_count == 1
     q = by["quality_in_set"]
-    assert (q.success, q.severity, q.unexpected_count, q.missing_count) == (False, "warn", 1, 1)
-    assert not res.success
+    # One bad row in a six-row frame is under the default minimum count (3): tolerated, not failed.
+    assert (q.success, q.tolerated, q.severity, q.unexpected_count, q.missing_count) == (
+        True, True, "warn", 1, 1)  # fmt: skip
+    assert res.success and not [r.name for r in res.results if not r.success]
+    strict = {"sensor_readings": {n: ExpectationOverride(min_count=1) for n in
+                                  ("quality_in_set", "temperature_range")}}  # fmt: skip
+    res = run_suite(sensor_frame(), suite_for("sensor_readings", strict))
+    by = {r.name: r for r in res.results}
+    assert (by["quality_in_set"].success, by["quality_in_set"].tolerated) == (False, False)
+    assert not by["temperature_range"].success and not res.success
 
 
 def test_quarantine_one_row_per_rejected_row_with_reasons() -> None:
     df = sensor_frame()
-    v = validate_table(df, "sensor_readings", None, run_id="run-1")
+    v = validate_table(df, "sensor_readings", strict(), run_id="run-1")
     assert (v.rows_in, v.rows_kept, v.rows_quarantined) == (6, 3, 3)
     assert v.conserved and v.good.schema == df.schema
     assert v.quarantine.schema == pl.Schema(QUARANTINE)
@@ -202,3 +217,24 @@ def test_empty_frame_validates() -> None:
     v = validate_table(sensor_frame().head(0), "sensor_readings", None, run_id="r")
     assert (v.rows_in, v.rows_kept, v.rows_quarantined) == (0, 0, 0)
     assert v.success and len(v.results) == 1
+
+
+def test_one_quarantined_row_in_a_tiny_table_does_not_block() -> None:
+    """Four inspections, one a variable inspection without its value: 25% of the table, but one row
+    is under the declared minimum count (3), so the row is quarantined and the suite passes."""
+    qi = conform(
+        pl.DataFrame({"inspection_id": ["q1", "q2", "q3", "q4"], "characteristic": ["d"] * 4,
+                      "value": [1.0, None, 1.0, None], "lsl": [0.0, 0.0, 0.0, None],
+                      "usl": [2.0, 2.0, 2.0, None], "result": ["pass"] * 4,
+                      "_source": "lab", "_row": [1, 2, 3, 4]}),
+        "quality_inspections",
+    )  # fmt: skip
+    v = validate_table(qi, "quality_inspections", None, run_id="r")
+    # q4 is an attribute inspection (no spec limits): its missing value is allowed.
+    assert v.quarantine.select("_row", "check").rows() == [(2, "expect_column_values_to_not_be_null")]
+    s = {r["name"]: r for r in v.summary.to_dicts()}
+    assert (s["value_not_null"]["unexpected_count"], s["value_not_null"]["success"]) == (1, True)
+    assert v.success and v.summary.get_column("success").all()
+    strict = _cfg(**{"global": {"quality_inspections": {"value_not_null": {"min_count": 1}}}})
+    v = validate_table(qi, "quality_inspections", strict, run_id="r")
+    assert not v.success and v.rows_quarantined == 1

@@ -10,7 +10,7 @@ import polars as pl
 
 from quality.checks import check_results, check_specs
 from quality.engine import validate_table
-from test_quality_engine import sensor_frame
+from test_quality_engine import sensor_frame, strict
 
 
 def test_check_specs() -> None:
@@ -20,7 +20,7 @@ def test_check_specs() -> None:
 
 
 def test_error_failure_is_error_severity_with_metadata() -> None:
-    v = validate_table(sensor_frame(), "sensor_readings", None, run_id="r")
+    v = validate_table(sensor_frame(), "sensor_readings", strict(), run_id="r")
     suite, cons = check_results("sensor_readings", "sensor_readings", v, rows_in=6,
                                 docs_url="file:///home/gx/index.html")  # fmt: skip
     assert isinstance(suite, dg.AssetCheckResult)
@@ -47,12 +47,12 @@ def test_error_failure_is_error_severity_with_metadata() -> None:
 def test_warn_only_failure_is_warn_and_conservation_can_fail() -> None:
     df = sensor_frame().filter(pl.col("_row") == 3, pl.col("_source") == "plant_b")
     df = df.with_columns(quality=pl.lit("bad-flag"))
-    v = validate_table(df, "sensor_readings", None, run_id="r")
+    v = validate_table(df, "sensor_readings", strict(), run_id="r")
     suite, cons = check_results(["sensor_readings"], "sensor_readings", v, rows_in=2, docs_url=None)
     assert not suite.passed and suite.severity == dg.AssetCheckSeverity.WARN
     assert "data_docs" not in suite.metadata
     assert not cons.passed and cons.metadata["rows_lost"].value == 1
-    ok = validate_table(df.with_columns(quality=pl.lit("Good")), "sensor_readings", None, run_id="r")
+    ok = validate_table(df.with_columns(quality=pl.lit("Good")), "sensor_readings", strict(), run_id="r")
     assert check_results("x", "sensor_readings", ok, rows_in=1, docs_url=None)[0].passed
 
 
@@ -64,7 +64,7 @@ def test_results_and_data_docs_stay_in_the_folder(tmp_path: Path, monkeypatch) -
     gx_dir = tmp_path / "corpusmill" / "gx"
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(tmp_path)
-    v = validate_table(sensor_frame(), "sensor_readings", None, run_id="run-7")
+    v = validate_table(sensor_frame(), "sensor_readings", strict(), run_id="run-7")
     folder = write_results(gx_dir, "sensor_readings", "run-7", v)
     paths = {"folder": str(folder), "index": str(build_data_docs(gx_dir))}
     index = Path(paths["index"])

@@ -310,3 +310,52 @@ def test_graphql_suite_check_executed_with_latest_materialization(ui: UI) -> Non
     # the sample factory's sensor readings pass their suite (its planted defects are quarantined)
     assert suite["status"] == "SUCCEEDED", suite
     assert suite["runId"] == mats[0]["runId"]
+
+
+def _open_markdown(ui: UI, path: str, entry: str, *needles: str, shot: str) -> str:
+    """Open an asset page whose metadata ``entry`` is Markdown, open that entry, and wait for the
+    needles in the page (the UI shows a Markdown metadata value in a dialog)."""
+    from selenium.webdriver.common.by import By
+
+    _open(ui, path, entry, shot=shot)
+    d = ui.driver
+    rows = d.find_elements(By.XPATH, f"//tr[.//*[normalize-space(text())='{entry}']]")
+    for row in rows:
+        links = row.find_elements(By.XPATH, ".//*[contains(text(), 'Markdown')]")
+        if links:
+            d.execute_script("arguments[0].click();", links[0])
+            break
+    return _wait_text(ui, needles, shot=shot)
+
+
+def _wait_text(ui: UI, needles: tuple[str, ...], *, shot: str) -> str:
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    seen = {"text": ""}
+
+    def shows_all(drv) -> bool:
+        seen["text"] = drv.find_element(By.TAG_NAME, "body").text
+        return all(n in seen["text"] for n in needles)
+
+    try:
+        WebDriverWait(ui.driver, PAGE_TIMEOUT, poll_frequency=0.5,
+                      ignored_exceptions=(StaleElementReferenceException,)).until(shows_all)  # fmt: skip
+    except TimeoutException:
+        png = ui.shots / f"fail-{shot}.png"
+        ui.driver.save_screenshot(str(png))
+        missing = [n for n in needles if n not in seen["text"]]
+        pytest.fail(f"the page does not show {missing}; screenshot {png}; text starts:\n"
+                    f"{seen['text'][:1500]}")  # fmt: skip
+    return seen["text"]
+
+
+def test_corpus_page_shows_its_data_card(ui: UI) -> None:
+    _open_markdown(ui, "/assets/text_corpus?view=events", "data_card", "Data card: text_corpus",
+                   "built from", "documents, maintenance_records", shot="corpus-card")  # fmt: skip
+
+
+def test_shard_plan_page_shows_its_pool_table(ui: UI) -> None:
+    _open_markdown(ui, "/assets/shard_plan?view=events", "pools", "a100-cn-east", "h100-sg",
+                   "ascend-cn-north", shot="shard-plan-pools")  # fmt: skip

@@ -3,12 +3,12 @@
 
 import dagster as dg
 
-from assets.automation import EAGER
-from assets.metadata import frame_md, run_id
+from assets.automation import CORPUS_FRESHNESS, EAGER
+from assets.metadata import card_md, frame_md, run_id, table_metadata
 from assets.resources import CorpusmillResource
 from corpusmill import layout
 from corpusmill.config import SourcesConfig
-from corpusmill.corpora import CORPORA, publish, read_inputs
+from corpusmill.corpora import CORPORA, data_card, publish, read_inputs
 from corpusmill.corpus import CorpusSpec
 from quality import checks
 
@@ -27,6 +27,7 @@ def _corpus_asset(spec: CorpusSpec) -> dg.AssetsDefinition:
         deps=[dg.AssetKey(t) for t in spec.inputs],
         check_specs=checks.check_specs(key, spec.name),
         automation_condition=EAGER,
+        freshness_policy=CORPUS_FRESHNESS,
         kinds={"polars", "delta"},
         description=spec.description,
     )
@@ -64,7 +65,8 @@ def _corpus_asset(spec: CorpusSpec) -> dg.AssetsDefinition:
         )
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": result.frame.height,
+                **table_metadata(result.frame),
+                "data_card": card_md(data_card(spec, result.frame)),
                 "version": published.version,
                 "new_version": published.created,
                 "content_hash": published.content_hash,

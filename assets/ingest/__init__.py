@@ -5,6 +5,7 @@ import warnings
 
 import dagster as dg
 
+from assets.automation import INGEST_RETRY, is_transient, not_retried
 from assets.metadata import run_id, table_md
 from assets.partitions import source_partitions
 from assets.resources import CorpusmillResource
@@ -31,8 +32,13 @@ def _ingest_asset(table: str, parts: dg.StaticPartitionsDefinition) -> dg.Assets
         cfg = corpusmill.config
         results = []
         for name in context.partition_keys:
-            res = ingest_source(cfg, cfg.source(name), corpusmill.lake, run_id=run_id(context),
-                                progress=context.log.info)  # fmt: skip
+            try:
+                res = ingest_source(cfg, cfg.source(name), corpusmill.lake, run_id=run_id(context),
+                                    progress=context.log.info)  # fmt: skip
+            except Exception as exc:
+                if is_transient(exc):
+                    raise  # retried by INGEST_RETRY (a rerun skips the files already committed)
+                raise not_retried(exc, partition=name) from exc
             results.append(res)
             context.log.info(f"{name}: {res.summary()}")
         corpusmill.refresh_catalog(
@@ -78,6 +84,7 @@ def _ingest_asset(table: str, parts: dg.StaticPartitionsDefinition) -> dg.Assets
             group_name=INGEST_GROUP,
             partitions_def=parts,
             backfill_policy=dg.BackfillPolicy.single_run(),
+            retry_policy=INGEST_RETRY,
             check_specs=[conservation_spec],
             kinds={"polars", "delta"},
             description=f"Rows of each source feeding {table}, mapped to the canonical model.",

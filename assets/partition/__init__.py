@@ -4,7 +4,7 @@
 import dagster as dg
 
 from assets.automation import EAGER
-from assets.metadata import frame_md
+from assets.metadata import column_schema, frame_md
 from assets.resources import ComputeResource, CorpusmillResource
 from corpusmill import lake, layout
 from corpusmill.config import SourcesConfig
@@ -45,6 +45,7 @@ def build_partition_assets(cfg: SourcesConfig) -> list[dg.AssetsDefinition]:
                 "plan_id": out.plan.plan_id,
                 "corpus": f"{out.corpus} v{out.corpus_version}",
                 "dagster/row_count": out.shards.height,
+                "dagster/column_schema": column_schema(out.shards.schema),
                 "makespan_hours": float(s.get("makespan_hours", 0.0)),
                 "total_cost_usd": float(s.get("total_cost_usd", 0.0)),
                 "pools": frame_md(out.plan.pools),

@@ -3,8 +3,8 @@
 
 import dagster as dg
 
-from assets.automation import EAGER
-from assets.metadata import run_id
+from assets.automation import EAGER, TABLE_FRESHNESS
+from assets.metadata import run_id, table_metadata
 from assets.resources import CorpusmillResource
 from assets.selection import standardized_key
 from corpusmill import layout
@@ -25,6 +25,7 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
         deps=[standardized_key(table)],
         check_specs=checks.check_specs(key, table),
         automation_condition=EAGER,
+        freshness_policy=TABLE_FRESHNESS,
         kinds={"polars", "delta", "great_expectations"},
         description=f"The canonical {table} table: rows that passed its quality suite.",
     )
@@ -36,6 +37,7 @@ def _validated_asset(table: str) -> dg.AssetsDefinition:
         corpusmill.refresh_catalog([table, layout.QUARANTINE_VIEW])
         return dg.MaterializeResult(
             metadata={
+                **table_metadata(out.validation.good),
                 "dagster/row_count": out.stored[0],
                 "rows_in": out.rows_in,
                 "rows_quarantined": out.validation.rows_quarantined,

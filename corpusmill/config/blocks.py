@@ -307,6 +307,8 @@ class ExpectationOverride(_Strict):
     enabled: bool | None = None
     severity: Literal["error", "warn"] | None = None
     mostly: float | None = Field(None, ge=0.0, le=1.0)
+    #: Row-level only: fewer breaking rows than this never fail the expectation (tiny tables).
+    min_count: int | None = Field(None, ge=1)
     min_value: float | str | None = None
     max_value: float | str | None = None
     value_set: list[Any] | None = None

@@ -24,8 +24,9 @@ quality):
   ``expect_column_values_to_be_between`` (a temperature or pressure outside the physical range
   after conversion to SI: K in [173.15, 1273.15], Pa in [0, 1e8]).
 
-``quality_lab`` has ``QUALITY_BLANKS`` blank measurements per unit of scale; the quality suite
-only warns about them, so they are kept, not quarantined.
+``quality_lab`` has ``QUALITY_BLANKS`` blank measurements per unit of scale, all on variable
+inspections (with spec limits): the quality suite quarantines them (``value_not_null``) and, as
+they stay under its 5% threshold, passes.
 
 ``wide_historian`` counts in cells: a non-numeric or out-of-range cell is one unit, a row with a bad
 timestamp, a ragged row or a duplicate row is all of its tag cells.

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from corpusmill.generate.plant import FURNACE, SCADA_ALIASES, SHANGHAI, Plan, rng_for
-from corpusmill.generate.truth import Written, tally_for
+from corpusmill.generate.truth import NOT_NULL, Written, tally_for
 
-#: Blank measurements in the lab workbook, per unit of scale. The quality_inspections suite only
-#: warns about a null value (an attribute inspection may carry only a result), so they are kept.
+#: Blank measurements in the lab workbook, per unit of scale. A variable inspection (it has spec
+#: limits) without its value is quarantined by the quality_inspections suite (within its 5%).
 QUALITY_BLANKS = 2
 #: The only timestamp written into file metadata (xlsx document properties and zip entries).
 FIXED_STAMP = datetime(2024, 4, 1)
@@ -75,6 +75,7 @@ def write_quality_lab(out: Path, plan: Plan, bank: dict[str, Any]) -> list[Writt
     _save_xlsx(wb, out / rel)
     tally = tally_for("quality")
     tally.add_file(rel, len(rows))
+    tally.quarantined[NOT_NULL] += QUALITY_BLANKS * plan.scale
     source = {
         "name": "quality_lab",
         "site": "suzhou",

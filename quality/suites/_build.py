@@ -11,11 +11,17 @@ from quality.spec import Cond, ExpectationSpec, Severity
 #: the normal state of plant data, a systemic problem is not. Override per table, site or source
 #: with ``mostly`` in sources.yaml.
 DEFAULT_MOSTLY = 0.99
+#: ... and only when at least this many rows break them: a percentage of a four-row table is no
+#: signal (one bad row is 25%). Override with ``min_count`` in sources.yaml.
+DEFAULT_MIN_COUNT = 3
 
 
 def _spec(name: str, type_: str, severity: Severity, where: tuple[Cond, ...], desc: str,
           **kwargs: Any) -> ExpectationSpec:  # fmt: skip
+    # Thresholded (``mostly``) expectations get the minimum count; strict ones (unique) do not.
+    min_count = DEFAULT_MIN_COUNT if kwargs.get("mostly", 1.0) < 1.0 else 1
     return ExpectationSpec(
+        min_count=min_count,
         name=name,
         type=type_,
         kwargs={k: v for k, v in kwargs.items() if v is not None},
