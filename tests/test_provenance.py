@@ -97,3 +97,53 @@ def test_a_moved_home_answers_queries_with_the_same_rows(two_builds, tmp_path: P
         assert n == (before.height,)
     finally:
         shutil.move(str(moved), built.root)
+
+
+def test_licences_are_validated_and_unknown_spdx_ids_warned(factory: Path, tmp_path: Path) -> None:
+    cfg = load(factory / "sources.yaml")
+    src = cfg.sources[0]
+    assert cfg.license_of(src)[0] == "CC0-1.0" and cfg.license_of(src)[1].endswith("plant")
+    text = (factory / "sources.yaml").read_text(encoding="utf-8")
+    odd = tmp_path / "sources.yaml"
+    odd.write_text(text.replace("license: CC0-1.0", "license: CC-BY-9.9", 1), encoding="utf-8")
+    with pytest.warns(UserWarning, match="'CC-BY-9.9' is not a known SPDX id"):
+        load(odd)
+
+
+def test_the_data_card_lists_licences_and_warns_on_mixed_ones(factory: Path) -> None:
+    import polars as pl
+
+    from corpusmill.config.licenses import family, mixing_warning
+    from corpusmill.corpora import data_card
+    from corpusmill.corpus import BuildResult
+
+    cfg = load(factory / "sources.yaml")
+    a, b = cfg.sources[0], cfg.sources[1]
+    cfg = cfg.model_copy(update={"sources": [a.model_copy(update={"license": "CC-BY-NC-4.0"}),
+                                             b, *cfg.sources[2:]]})  # fmt: skip
+    spec = CORPORA["sft_pairs"]
+    frame = pl.DataFrame({"pair_id": ["1", "2", "3"], "_source": [a.name, b.name, b.name]})
+    excluded = pl.DataFrame({"reason": ["dup"] * 2, "check": ["duplicate"] * 2})
+    card = data_card(spec, frame, result=BuildResult(frame, excluded, {"deduplicated": 2}),
+                     sources=cfg)  # fmt: skip
+    assert card["sources"][a.name] == {"rows": 1, "license": "CC-BY-NC-4.0",
+                                       "owner": cfg.license_of(a)[1]}  # fmt: skip
+    assert card["sources"][b.name]["rows"] == 2 and card["excluded"] == {"duplicate": 2}
+    assert "non-commercial with permissive" in card["license_warning"]
+    md = card["markdown"]
+    assert f"| {a.name} | 1 | CC-BY-NC-4.0 |" in md and "- removed by duplicate: 2" in md
+    assert "**WARNING: sources of incompatible licences" in md
+    assert family("MIT") == "permissive" and family("LicenseRef-acme") == "proprietary"
+    assert mixing_warning(["MIT", "CC0-1.0"]) is None
+
+
+def test_each_version_saves_its_data_card_beside_the_manifest(two_builds) -> None:
+    _, home = two_builds[0]
+    at = Lake(home.lake)
+    m = versions.latest_manifest(at.table("text_corpus"))
+    card = at.data_card("text_corpus", m["version"])
+    assert card.is_file() and card.read_text(encoding="utf-8").startswith("# text_corpus")
+    import json
+
+    saved = json.loads(at.manifest("text_corpus", m["version"]).read_text(encoding="utf-8"))
+    assert saved["data_card_file"] == f"_manifests/text_corpus/v{m['version']}.md"
