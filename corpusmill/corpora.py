@@ -151,7 +151,8 @@ def data_card(
     if "n_tokens" in frame.columns:
         card["tokens"] = int(frame["n_tokens"].sum() or 0)
     if "label" in frame.columns:
-        card["labels"] = {str(k): v for k, v in frame.group_by("label").len().sort("label").iter_rows()}
+        balance = frame.group_by("label").len().sort("label").iter_rows()
+        card["labels"] = {str(k): v for k, v in balance}
     contributed: dict[str, dict[str, Any]] = {}
     if "_source" in frame.columns:
         for src, n in frame.group_by("_source").len().sort("_source").iter_rows():
@@ -181,7 +182,8 @@ def render_card(card: dict[str, Any]) -> str:
     """A data card as Markdown."""
     out = [f"# {card['name']}", "", card["description"], "",
            f"- rows: {card['rows']}", f"- built from: {', '.join(card['built_from'])}",
-           f"- intended use: {card['intended_use']}", f"- provenance: {card['provenance']}"]  # fmt: skip
+           f"- intended use: {card['intended_use']}",
+           f"- provenance: {card['provenance']}"]  # fmt: skip
     if "tokens" in card:
         out.append(f"- tokens: {card['tokens']}")
     out += ["", "## Sources, licences and owners", "",

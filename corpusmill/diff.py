@@ -73,7 +73,9 @@ def diff_frames(
     return {"counts": counts, "by_source": dict(sorted(by_source.items())), "samples": samples}
 
 
-def diff_versions(lake_root: Path, corpus: str, old: int, new: int, *, sample: int = 3) -> CorpusDiff:
+def diff_versions(
+    lake_root: Path, corpus: str, old: int, new: int, *, sample: int = 3
+) -> CorpusDiff:
     """Compare versions ``old`` and ``new`` of a published corpus.
 
     Raises

@@ -332,8 +332,9 @@ def _warn_unknown_licenses(path: Path, cfg: SourcesConfig) -> None:
     named += [(f"source {s.name!r}", s.license) for s in cfg.sources]
     for who, lic in named:
         if lic and unknown_spdx(lic):
-            warnings.warn(f"{path}: {who}: licence {lic!r} is not a known SPDX id; kept as given "
-                          "(use an SPDX id such as CC-BY-4.0, or free text)", stacklevel=3)  # fmt: skip
+            msg = (f"{path}: {who}: licence {lic!r} is not a known SPDX id; kept as given "
+                   "(use an SPDX id such as CC-BY-4.0, or free text)")  # fmt: skip
+            warnings.warn(msg, stacklevel=3)
 
 
 __all__ = [

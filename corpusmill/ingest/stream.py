@@ -56,7 +56,8 @@ class SourceStream:
         """The files' mapped rows, file by file; a file that cannot be read is quarantined."""
         for n, fr in enumerate(self.todo, 1):
             self.say(f"{self.src.name}: [{n}/{len(self.todo)}] {fr.file}")
-            ctx = FileContext(self.src.name, provenance_path(self.cfg, fr.file), fr.sha256 or "", self.run_id, self.table)
+            ctx = FileContext(self.src.name, provenance_path(self.cfg, fr.file), fr.sha256 or "",
+                              self.run_id, self.table)  # fmt: skip
             checks: Counter[str] = Counter()
             try:
                 pre = self.opened.pop(fr.file, None)
