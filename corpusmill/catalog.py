@@ -7,6 +7,12 @@ rename, so readers never see a half-written catalog and never block the writer; 
 serialises concurrent refreshes. A writer refreshes only the views of the tables it wrote.
 
 Readers query it through :mod:`corpusmill.sandbox`; the refresh (the writer) is not sandboxed.
+
+The views name the Parquet files by absolute path (DuckDB's sandbox checks ``allowed_directories``
+before it would resolve a relative path through ``file_search_path``), so the catalog records the
+lake it was built over (the :data:`LAKE_ROOT_MACRO` macro). A home that was moved (or copied) is
+detected on connect and its catalog rebuilt over the new lake (:func:`built_for`); a partial refresh
+of a moved home rebuilds every view.
 """
 
 from __future__ import annotations
@@ -39,6 +45,9 @@ ALWAYS: dict[str, pl.Schema] = {
 }
 
 CORPUS_VERSIONS = "corpus_versions"
+
+#: A macro in the catalog returning the absolute lake folder its views read.
+LAKE_ROOT_MACRO = "corpusmill_lake_root"
 _CV_SCHEMA = {
     "corpus": pl.String, "version": pl.Int64, "view": pl.String, "content_hash": pl.String,
     "config_hash": pl.String, "rows": pl.Int64, "code_version": pl.String,
@@ -74,13 +83,15 @@ def refresh(home: Home, tables: Iterable[str] | None = None) -> list[str]:
         for stale in home.root.glob(f".{home.catalog.name}.*.tmp*"):
             stale.unlink(missing_ok=True)
         tmp = home.catalog.with_name(f".{home.catalog.name}.{os.getpid()}.tmp")
-        whole = tables is None or not home.catalog.exists()
+        whole = tables is None or not home.catalog.exists() or not built_for(home)
         try:
             if not whole:
                 shutil.copyfile(home.catalog, tmp)
             con = duckdb.connect(str(tmp))
             try:
                 names = _build(con, Lake(home.lake), None if whole else set(tables or ()))
+                root = str(Path(home.lake).resolve()).replace("'", "''")
+                con.execute(f"CREATE OR REPLACE MACRO {LAKE_ROOT_MACRO}() AS '{root}'")
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
@@ -90,6 +101,28 @@ def refresh(home: Home, tables: Iterable[str] | None = None) -> list[str]:
             tmp.unlink(missing_ok=True)
             Path(str(tmp) + ".wal").unlink(missing_ok=True)
     return names
+
+
+def built_for(home: Home) -> bool:
+    """Whether the catalog's views read this home's lake (False after the home was moved, or for
+    a catalog that predates the record)."""
+    import duckdb
+
+    if not home.catalog.exists():
+        return False
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"ATTACH '{str(home.catalog).replace(chr(39), chr(39) * 2)}' AS c (READ_ONLY)")
+        rows = con.execute(
+            "SELECT 1 FROM duckdb_functions() WHERE database_name = 'c' AND function_name = ?",
+            [LAKE_ROOT_MACRO],
+        ).fetchall()
+        if not rows:
+            return False
+        (root,) = con.execute(f"SELECT c.main.{LAKE_ROOT_MACRO}()").fetchone() or (None,)
+    finally:
+        con.close()
+    return root == str(Path(home.lake).resolve())
 
 
 def _build(con: duckdb.DuckDBPyConnection, at: Lake, only: set[str] | None) -> list[str]:

@@ -15,6 +15,8 @@ from typing import Any
 import polars as pl
 
 from corpusmill import canonical, lake, versions
+from corpusmill.config import SourcesConfig
+from corpusmill.config.licenses import mixing_warning
 from corpusmill.corpus import BuildResult, CorpusError, CorpusSpec
 from corpusmill.layout import Lake
 from corpusmill.sft import EXCLUSION_CHECKS as SFT_CHECKS
@@ -109,31 +111,95 @@ def publish(
     config: Any,
     input_versions: dict[str, int | None],
     quality: dict[str, Any] | None = None,
+    sources: SourcesConfig | None = None,
 ) -> versions.Published:
     """Publish a build as the corpus's next version (unless identical to the latest) and replace
-    its ``<corpus>_excluded`` table."""
+    its ``<corpus>_excluded`` table. ``sources`` (the sources file) gives the data card each
+    contributing source's licence and owner."""
+    card = data_card(spec, result.frame, result=result, sources=sources)
     published = versions.publish(
         lake_root, spec.name, result.frame, sort_by=[spec.id_column], inputs=input_versions,
         config=spec.config_dict(config), quality=quality, counts=result.stats,
-        card=data_card(spec, result.frame),
+        card=card, card_markdown=card["markdown"],
     )  # fmt: skip
     lake.overwrite(Lake(lake_root).excluded(spec.name), result.excluded)
     return published
 
 
-def data_card(spec: CorpusSpec, frame: pl.DataFrame) -> dict[str, Any]:
-    """The data card of a corpus version: what it is, what it is built from, its make-up."""
+def data_card(
+    spec: CorpusSpec,
+    frame: pl.DataFrame,
+    *,
+    result: BuildResult | None = None,
+    sources: SourcesConfig | None = None,
+) -> dict[str, Any]:
+    """The data card of a corpus version: what it is, what it is built from, its make-up, the
+    licences and owners of the sources that contributed rows, what the filters removed; the
+    ``markdown`` key holds it rendered (saved beside the version's manifest)."""
     card: dict[str, Any] = {
         "name": spec.name,
         "description": spec.description,
         "built_from": list(spec.inputs),
         "rows": frame.height,
         "intended_use": "training and evaluating industrial language / predictive models",
-        "provenance": "every row keeps _source/_file/_row of the canonical rows it came from",
+        "provenance": "every row keeps _source/_file/_row of the canonical rows it came from "
+        "(_file relative to the sources file)",
     }
     for column, key in (("language", "languages"), ("split", "splits")):
         if column in frame.columns:
             card[key] = dict(frame.group_by(column).len().sort(column).iter_rows())
     if "n_tokens" in frame.columns:
         card["tokens"] = int(frame["n_tokens"].sum() or 0)
+    if "label" in frame.columns:
+        balance = frame.group_by("label").len().sort("label").iter_rows()
+        card["labels"] = {str(k): v for k, v in balance}
+    contributed: dict[str, dict[str, Any]] = {}
+    if "_source" in frame.columns:
+        for src, n in frame.group_by("_source").len().sort("_source").iter_rows():
+            lic, owner = (None, None)
+            if sources is not None and any(s.name == src for s in sources.sources):
+                lic, owner = sources.license_of(sources.source(src))
+            contributed[str(src)] = {"rows": n, "license": lic, "owner": owner}
+    card["sources"] = contributed
+    card["license_warning"] = mixing_warning([c["license"] for c in contributed.values()]) \
+        if contributed else None
+    if result is not None:
+        ex = result.excluded
+        card["excluded"] = (
+            dict(ex.group_by("check").len().sort("check").iter_rows())
+            if ex.height and "check" in ex.columns else {}
+        )  # fmt: skip
+        card["stats"] = {k: v for k, v in result.stats.items() if isinstance(v, int | float)}
+    card["limitations"] = [
+        "licences are as declared in the sources file; unknown licences are listed as such",
+        "rows are only as good as the sources' own data; see the quality results in the manifest",
+    ]
+    card["markdown"] = render_card(card)
     return card
+
+
+def render_card(card: dict[str, Any]) -> str:
+    """A data card as Markdown."""
+    out = [f"# {card['name']}", "", card["description"], "",
+           f"- rows: {card['rows']}", f"- built from: {', '.join(card['built_from'])}",
+           f"- intended use: {card['intended_use']}",
+           f"- provenance: {card['provenance']}"]  # fmt: skip
+    if "tokens" in card:
+        out.append(f"- tokens: {card['tokens']}")
+    out += ["", "## Sources, licences and owners", "",
+            "| source | rows | licence | owner |", "|---|---:|---|---|"]  # fmt: skip
+    for name, c in card["sources"].items():
+        out.append(f"| {name} | {c['rows']} | {c['license'] or 'unknown'} | "
+                   f"{c['owner'] or 'unknown'} |")  # fmt: skip
+    if card.get("license_warning"):
+        out += ["", f"**{card['license_warning']}**"]
+    if card.get("excluded") or card.get("stats"):
+        out += ["", "## Filters, dedup and redaction", ""]
+        out += [f"- removed by {k}: {v}" for k, v in card.get("excluded", {}).items()]
+        out += [f"- {k}: {v}" for k, v in card.get("stats", {}).items()]
+    for key, title in (("splits", "Splits"), ("labels", "Label balance"),
+                       ("languages", "Languages")):  # fmt: skip
+        if card.get(key):
+            out += ["", f"## {title}", ""] + [f"- {k}: {v}" for k, v in card[key].items()]
+    out += ["", "## Known limitations", ""] + [f"- {x}" for x in card["limitations"]]
+    return "\n".join(out) + "\n"

@@ -16,7 +16,7 @@ it which views exist and which folders they read. Nothing else joins path segmen
       _quarantine/<stage>/<n>  rejected rows of one writer             view quarantine (union)
       _ledger/<source>         the per-file ingest ledger              view ingest_files (union)
       _aliases/<source>        equipment spellings seen per file       view equipment_aliases (union)
-      _manifests/<corpus>/v<N>.json   the manifest of each corpus version
+      _manifests/<corpus>/v<N>.json   the manifest of each corpus version (v<N>.md its data card)
 
 Tables that many writers feed are one Delta table per writer (a source, or a stage and a table),
 so concurrent writers never commit to the same table; the catalog unions them into one view.
@@ -81,6 +81,10 @@ class Lake:
 
     def manifest(self, corpus: str, version: int) -> Path:
         return self.root / "_manifests" / corpus / f"v{version}.json"
+
+    def data_card(self, corpus: str, version: int) -> Path:
+        """The Markdown data card of a corpus version, beside its manifest."""
+        return self.root / "_manifests" / corpus / f"v{version}.md"
 
     # -- one table per writer ----------------------------------------------------------------
 

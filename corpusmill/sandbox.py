@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from corpusmill.catalog import quote_ident, refresh
+from corpusmill.catalog import built_for, quote_ident, refresh
 
 if TYPE_CHECKING:
     import duckdb
@@ -133,7 +133,7 @@ def _open_sandbox(home: Home) -> duckdb.DuckDBPyConnection:
     """
     import duckdb
 
-    if not home.catalog.exists():
+    if not built_for(home):  # no catalog yet, or the home was moved: views over this lake
         refresh(home)
     lake_dirs = sorted({os.path.abspath(home.lake), os.path.realpath(home.lake)})
     con = duckdb.connect(":memory:")

@@ -52,6 +52,7 @@ def publish(
     quality: dict[str, Any] | None = None,
     card: dict[str, Any] | None = None,
     counts: dict[str, Any] | None = None,
+    card_markdown: str | None = None,
 ) -> Published:
     """Write ``df`` as the next version of a corpus unless the latest version is identical.
 
@@ -83,13 +84,18 @@ def publish(
         "rows": df.height,
         "counts": counts or {},
         "quality": quality or {},
-        "data_card": card or {},
+        "data_card": {k: v for k, v in (card or {}).items() if k != "markdown"},
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     version = lake.overwrite(
         table_path, df, metadata={MANIFEST_KEY: json.dumps(manifest, default=str)}
     )
     manifest["version"] = version
+    if card_markdown is not None:
+        card_path = at.data_card(corpus, version)
+        card_path.parent.mkdir(parents=True, exist_ok=True)
+        card_path.write_text(card_markdown, encoding="utf-8")
+        manifest["data_card_file"] = str(card_path.relative_to(at.root))
     path = at.manifest(corpus, version)
     crash_point("corpus.manifest.before", path)
     _write_manifest(path, manifest)

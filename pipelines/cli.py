@@ -376,5 +376,46 @@ def status(home: Path | None) -> None:
     print_summary(h)
 
 
+@main.command()
+@click.argument("corpus")
+@click.argument("old", type=int)
+@click.argument("new", type=int)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)  # fmt: skip
+@click.option("--sample", type=click.IntRange(min=0), default=3, show_default=True,
+              help="ids shown per kind of change")  # fmt: skip
+@HOME_OPTION
+def diff(corpus: str, old: int, new: int, fmt: str, sample: int, home: Path | None) -> None:
+    """Rows added, removed and changed between versions OLD and NEW of CORPUS, by source."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from corpusmill.corpus import CorpusError
+    from corpusmill.diff import KINDS, diff_versions
+
+    h = _home(home)
+    try:
+        d = diff_versions(h.lake, corpus, old, new, sample=sample)
+    except CorpusError as e:
+        raise click.ClickException(str(e)) from None
+    if fmt == "json":
+        click.echo(json.dumps(d.to_dict(), indent=2))
+        return
+    t = Table(title=f"{corpus}: v{old} -> v{new} (by {d.id_column})")
+    t.add_column("source")
+    for k in KINDS:
+        t.add_column(k, justify="right")
+    for src, c in d.by_source.items():
+        t.add_row(src, *(str(c[k]) for k in KINDS))
+    t.add_row("[bold]total[/]", *(f"[bold]{d.counts[k]}[/]" for k in KINDS))
+    out = Console(highlight=False)
+    out.print(t)
+    for k in KINDS:
+        if d.samples[k]:
+            out.print(f"{k}: {', '.join(d.samples[k])}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -228,7 +228,7 @@ def test_binary_garbage_named_csv(tmp_path):
     assert q["check"].to_list() == ["unreadable_file"]
     reason = q["reason"][0]
     assert str(tmp_path / "data" / "garbage.csv") in reason and "not text" in reason
-    assert q["_file"][0] == str(tmp_path / "data" / "garbage.csv")
+    assert q["_file"][0] == "data/garbage.csv"  # relative to the sources file
     assert _conserved(root) == {"units_in": 2, "rows_kept": 1, "rows_quarantined": 1}
 
 
@@ -418,13 +418,13 @@ def test_incremental_new_changed_and_removed_files(tmp_path, monkeypatch):
     assert read == [str(data / "c.csv")] and hashed == [str(data / "c.csv")]
     df = _staged(root)
     assert df.group_by("_file", "_run_id").len().sort("_file").rows() == [
-        (str(data / "a.csv"), "r1", 3), (str(data / "b.csv"), "r1", 2),
-        (str(data / "c.csv"), "r2", 4),
+        ("data/a.csv", "r1", 3), ("data/b.csv", "r1", 2),
+        ("data/c.csv", "r2", 4),
     ]  # fmt: skip
     assert pending_files(cfg, src, root) == {}
 
     # a changed file: its earlier rows are replaced exactly, the others untouched
-    a_before = df.filter(pl.col("_file") == str(data / "a.csv"))
+    a_before = df.filter(pl.col("_file") == "data/a.csv")
     (data / "b.csv").write_text(HEADER + _rows(5, tag="pressure", start=10))
     os.utime(data / "b.csv", ns=(10**18, 10**18))
     assert list(pending_files(cfg, src, root)) == [str(data / "b.csv")]
@@ -433,12 +433,12 @@ def test_incremental_new_changed_and_removed_files(tmp_path, monkeypatch):
     assert _status(res) == {"a.csv": "unchanged", "b.csv": "ingested", "c.csv": "unchanged"}
     assert read == [str(data / "b.csv")]
     df = _staged(root)
-    b = df.filter(pl.col("_file") == str(data / "b.csv"))
+    b = df.filter(pl.col("_file") == "data/b.csv")
     assert b.select("_row", "signal", "value", "_run_id").rows() == [
         (i + 1, "pressure", 10 + i + 0.5, "r3") for i in range(5)
     ]
-    assert df.filter(pl.col("_file") == str(data / "a.csv")).equals(a_before)
-    assert set(df.filter(pl.col("_file") == str(data / "c.csv"))["_run_id"]) == {"r2"}
+    assert df.filter(pl.col("_file") == "data/a.csv").equals(a_before)
+    assert set(df.filter(pl.col("_file") == "data/c.csv")["_run_id"]) == {"r2"}
     assert df.height == 3 + 5 + 4
     _conserved(root)
 
@@ -450,7 +450,7 @@ def test_incremental_new_changed_and_removed_files(tmp_path, monkeypatch):
     assert res.removed == [str(data / "a.csv")] and read == []
     assert _status(res) == {"b.csv": "unchanged", "c.csv": "unchanged"}
     df = _staged(root)
-    assert str(data / "a.csv") not in set(df["_file"]) and df.height == 9
+    assert "data/a.csv" not in set(df["_file"]) and df.height == 9
     assert str(data / "a.csv") not in set(_ledger(root)["_file"])
     assert pending_files(cfg, src, root) == {}
     assert _conserved(root) == {"units_in": 9, "rows_kept": 9, "rows_quarantined": 0}

@@ -55,6 +55,8 @@ from corpusmill.yamlfile import by_name, load_model, matching
 class Source(_Strict):
     name: str = Field(description="unique, lower_snake_case; the Dagster partition key")
     site: str
+    license: str | None = Field(default=None, description="SPDX id or free text (else the site's)")
+    owner: str | None = Field(default=None, description="who owns the data (else the site's)")
     kind: Kind
     path: str = Field(
         min_length=1, description="file, glob or folder, relative to the sources file, or s3://"
@@ -178,6 +180,8 @@ class Source(_Strict):
 
 class Site(_Strict):
     timezone: str = "UTC"
+    license: str | None = Field(default=None, description="SPDX id or free text; sources inherit")
+    owner: str | None = Field(default=None, description="who owns the site's data")
     quality: QualityOverrides = Field(default_factory=dict)
 
     _zone = field_validator("timezone")(lambda v: check_zone(v))
@@ -278,6 +282,12 @@ class SourcesConfig(_Strict):
                 fed.setdefault(table, []).append(s.name)
         return {t: sorted(fed[t]) for t in canonical.INGESTED_TABLES if t in fed}
 
+    def license_of(self, source: Source) -> tuple[str | None, str | None]:
+        """(licence, owner) of a source: its own, else its site's."""
+        site = self.sites.get(source.site)
+        return (source.license or (site.license if site else None),
+                source.owner or (site.owner if site else None))  # fmt: skip
+
     def timezone_for(self, source: Source) -> str:
         if source.time.timezone:
             return source.time.timezone
@@ -338,7 +348,23 @@ def load(path: str | Path) -> SourcesConfig:
     """
     path = Path(path)
     cfg = load_model(path, SourcesConfig, "sources file", ConfigError, named="sources")
+    _warn_unknown_licenses(path, cfg)
     return cfg.model_copy(update={"base_dir": path.resolve().parent})
+
+
+def _warn_unknown_licenses(path: Path, cfg: SourcesConfig) -> None:
+    """Warn (not refuse) about licence values that look like SPDX ids this table does not know."""
+    import warnings
+
+    from corpusmill.config.licenses import unknown_spdx
+
+    named = [(f"site {k!r}", v.license) for k, v in cfg.sites.items()]
+    named += [(f"source {s.name!r}", s.license) for s in cfg.sources]
+    for who, lic in named:
+        if lic and unknown_spdx(lic):
+            msg = (f"{path}: {who}: licence {lic!r} is not a known SPDX id; kept as given "
+                   "(use an SPDX id such as CC-BY-4.0, or free text)")  # fmt: skip
+            warnings.warn(msg, stacklevel=3)
 
 
 __all__ = [

@@ -13,7 +13,11 @@ def sources_yaml(plan: Plan, sources: list[dict[str, Any]]) -> str:
     doc = {
         "version": 1,
         "data_roots": ["."],
-        "sites": {"shenzhen": {"timezone": "UTC"}, "suzhou": {"timezone": "Asia/Shanghai"}},
+        "sites": {
+            # synthetic data: free to use; owners are the (fictional) plant teams
+            "shenzhen": {"timezone": "UTC", "license": "CC0-1.0", "owner": "Shenzhen plant"},
+            "suzhou": {"timezone": "Asia/Shanghai", "license": "CC0-1.0", "owner": "Suzhou plant"},
+        },
         "equipment": [
             {"id": m.id, "name": m.name, "type": m.type, "aliases": list(m.aliases)}
             for m in MACHINES

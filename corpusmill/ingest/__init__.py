@@ -31,7 +31,13 @@ import pyarrow as pa
 
 from corpusmill import lake
 from corpusmill.config import DOCUMENT_FORMATS, Source, SourcesConfig
-from corpusmill.ingest.files import IMAGE_SUFFIXES, IngestError, resolve_files, source_hash
+from corpusmill.ingest.files import (
+    IMAGE_SUFFIXES,
+    IngestError,
+    provenance_path,
+    resolve_files,
+    source_hash,
+)
 from corpusmill.ingest.formats import BATCH_ROWS, _open
 from corpusmill.ingest.ledger import (
     LEDGER_SCHEMA,
@@ -113,7 +119,7 @@ def ingest_source(
             reader = pa.RecordBatchReader.from_batches(
                 stream.arrow_schema, _prefetch(stream.batches())
             )
-            where = {"_file": replaced}
+            where = {"_file": [provenance_path(cfg, f) for f in replaced]}
             at = Lake(lake_root)
             lake.replace_rows(at.staged(src.name), reader, where=where)
             lake.replace_rows(at.quarantine("ingest", src.name), stream.quarantine_frame(),

@@ -62,6 +62,23 @@ def resolve_files(
     return found
 
 
+def provenance_path(cfg: SourcesConfig, file: str) -> str:
+    """The ``_file`` a row keeps: ``file`` relative to the sources file's folder, else to the data
+    root holding it (POSIX separators); a URI unchanged.
+
+    Rows therefore name the same file wherever the data sits, and a corpus built from the same
+    data at another path has the same content hash.
+    """
+    if is_uri(file):
+        return file
+    real = Path(os.path.realpath(file))
+    anchors = [cfg.base_dir.resolve()] + [Path(r) for r in cfg.data_root_paths() if not is_uri(r)]
+    for anchor in anchors:
+        if real.is_relative_to(anchor):
+            return real.relative_to(anchor).as_posix()
+    return real.as_posix()  # not reached for resolved files: they lie inside a data root
+
+
 def _has_glob(path: str) -> bool:
     return any(ch in path for ch in "*?[")
 

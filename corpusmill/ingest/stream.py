@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from corpusmill import canonical, lake, readers
 from corpusmill.config import Source, SourcesConfig
+from corpusmill.ingest.files import provenance_path
 from corpusmill.ingest.formats import _open
 from corpusmill.ingest.ledger import FileResult
 from corpusmill.ingest.quarantine import _file_problem, _missing_columns, _rejects_to_quarantine
@@ -55,7 +56,8 @@ class SourceStream:
         """The files' mapped rows, file by file; a file that cannot be read is quarantined."""
         for n, fr in enumerate(self.todo, 1):
             self.say(f"{self.src.name}: [{n}/{len(self.todo)}] {fr.file}")
-            ctx = FileContext(self.src.name, fr.file, fr.sha256 or "", self.run_id, self.table)
+            ctx = FileContext(self.src.name, provenance_path(self.cfg, fr.file), fr.sha256 or "",
+                              self.run_id, self.table)  # fmt: skip
             checks: Counter[str] = Counter()
             try:
                 pre = self.opened.pop(fr.file, None)
@@ -106,7 +108,7 @@ class SourceStream:
                     f"file lacks mapped column(s) {sorted(missing)}; it has {columns}"
                 )
             fr.by_check = dict(checks)
-            self.aliases.append(mapper.tally.frame(self.src.name, fr.file))
+            self.aliases.append(mapper.tally.frame(self.src.name, ctx.file))
 
     def quarantine_frame(self) -> pl.DataFrame:
         """Every quarantine row of the files read so far."""
