@@ -51,16 +51,3 @@ def table_metadata(df: pl.DataFrame) -> dict[str, Any]:
         "preview": table_md(rows, limit=PREVIEW_ROWS),
     }
 
-
-def card_md(card: dict[str, Any]) -> dg.MetadataValue:
-    """A corpus data card (``corpusmill.corpora.data_card``) as Markdown."""
-    lines = [f"## Data card: {card.get('name', '')}", ""]
-    for key, value in card.items():
-        if key == "name":
-            continue
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}: {v}" for k, v in value.items())
-        elif isinstance(value, list):
-            value = ", ".join(map(str, value))
-        lines.append(f"- **{key.replace('_', ' ')}**: {value}")
-    return dg.MetadataValue.md("\n".join(lines))

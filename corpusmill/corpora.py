@@ -180,7 +180,7 @@ def data_card(
 
 def render_card(card: dict[str, Any]) -> str:
     """A data card as Markdown."""
-    out = [f"# {card['name']}", "", card["description"], "",
+    out = [f"# Data card: {card['name']}", "", card["description"], "",
            f"- rows: {card['rows']}", f"- built from: {', '.join(card['built_from'])}",
            f"- intended use: {card['intended_use']}",
            f"- provenance: {card['provenance']}"]  # fmt: skip

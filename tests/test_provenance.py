@@ -142,7 +142,7 @@ def test_each_version_saves_its_data_card_beside_the_manifest(two_builds) -> Non
     at = Lake(home.lake)
     m = versions.latest_manifest(at.table("text_corpus"))
     card = at.data_card("text_corpus", m["version"])
-    assert card.is_file() and card.read_text(encoding="utf-8").startswith("# text_corpus")
+    assert card.is_file() and card.read_text(encoding="utf-8").startswith("# Data card: text_corpus")
     import json
 
     saved = json.loads(at.manifest("text_corpus", m["version"]).read_text(encoding="utf-8"))

@@ -4,7 +4,7 @@
 import dagster as dg
 
 from assets.automation import CORPUS_FRESHNESS, EAGER
-from assets.metadata import card_md, frame_md, run_id, table_metadata
+from assets.metadata import frame_md, run_id, table_metadata
 from assets.resources import CorpusmillResource
 from corpusmill import layout
 from corpusmill.config import SourcesConfig
@@ -57,7 +57,8 @@ def _corpus_asset(spec: CorpusSpec) -> dg.AssetsDefinition:
             )
         published = publish(corpusmill.lake, spec, result, config=config,
                             input_versions=input_versions,
-                            quality=manifest_summary(validation))  # fmt: skip
+                            quality=manifest_summary(validation),
+                            sources=corpusmill.config)  # fmt: skip
         corpusmill.refresh_catalog([spec.name, layout.excluded_view(spec.name)])
         context.log.info(
             f"{spec.name}: version {published.version} "
@@ -66,7 +67,9 @@ def _corpus_asset(spec: CorpusSpec) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata={
                 **table_metadata(result.frame),
-                "data_card": card_md(data_card(spec, result.frame)),
+                "data_card": dg.MetadataValue.md(
+                    data_card(spec, result.frame, result=result, sources=corpusmill.config)["markdown"]
+                ),
                 "version": published.version,
                 "new_version": published.created,
                 "content_hash": published.content_hash,
