@@ -205,7 +205,7 @@ def test_table_assets_explain_themselves_in_the_ui(built) -> None:
     card = corpus["data_card"].md_str
     assert card.startswith("# Data card: text_corpus") and "- rows: 40" in card
     assert "| maintenance_logs |" in card and "CC0-1.0" in card, "the sources' licences"
-    assert "**built from**: documents, maintenance_records" in card
+    assert "- built from: documents, maintenance_records" in card
     assert "text" in [c.name for c in corpus["dagster/column_schema"].schema.columns]
     plan = meta("shard_plan")
     assert "a100-cn-east" in plan["pools"].md_str and "h100-sg" in plan["pools"].md_str
