@@ -84,3 +84,23 @@ def test_plan_shards_uses_lp_shares():
         assert share[name] == pytest.approx(x, abs=0.01)
     for row in plan.pools.iter_rows(named=True):
         assert row["shards"] % row["devices"] == 0
+
+
+def test_two_jobs_compete_for_the_cheap_pool():
+    from corpusmill.shards.lp import allocate_jobs
+
+    work = TOKENS * JOB.epochs
+    a = JOB.model_copy(update={"name": "a"})
+    b = JOB.model_copy(update={"name": "b"})
+    alone = solve_shares(FOUR, a, work=work, nbytes=BYTES)
+    both = allocate_jobs([a, b], FOUR, {"a": (work, BYTES), "b": (work, BYTES)})
+    cheap = min(
+        FOUR.pools, key=lambda p: coefficients(p, FOUR, JOB, work, BYTES)[1]
+    )  # the cheapest pool per unit of work
+    # alone a job fills the cheap pool up to the deadline; together they share its hours
+    cap = cheap.count * JOB.deadline_hours
+    used = both["a"].device_hours.get(cheap.name, 0) + both["b"].device_hours.get(cheap.name, 0)
+    assert used == pytest.approx(cap, rel=1e-6)
+    assert both["a"].cost_usd + both["b"].cost_usd > 2 * alone.cost_usd
+    for r in both.values():
+        assert sum(r.shares.values()) == pytest.approx(1.0)

@@ -171,3 +171,92 @@ def _min_makespan(
         bounds=[*zip([0.0] * n, np.minimum(ub, 1.0)), (0.0, None)], method="highs",
     )  # fmt: skip
     return (res.x[:n], float(res.x[-1])) if res.status == 0 else None
+
+
+@dataclass(frozen=True)
+class JobAllocation:
+    """One job's part of a shared allocation: shares, device-hours per pool, cost (USD)."""
+
+    shares: dict[str, float]
+    device_hours: dict[str, float]
+    cost_usd: float
+
+
+def allocate_jobs(
+    jobs: list[TrainingJob], catalog: Catalog, work: dict[str, tuple[float, float]]
+) -> dict[str, JobAllocation]:
+    """One LP for several jobs sharing the pools, minimising their total cost.
+
+    ``work`` maps a job's name to (tokens over the whole job, corpus bytes). Per job: shares sum
+    to 1, its hours on each pool stay within its deadline and its cost within its budget. Per
+    pool the jobs share the devices: for every deadline ``d`` the pool-hours of the jobs due by
+    ``d`` fit in ``min(d, available_hours)`` (jobs without a deadline count against
+    ``available_hours`` only).
+
+    Raises
+    ------
+    PlanInfeasible
+        The jobs cannot all meet their limits on the shared pools.
+    """
+    pools = sorted(catalog.pools, key=lambda p: p.name)
+    n_p = len(pools)
+    n = len(jobs) * n_p
+    cost = np.zeros(n)
+    a_ub: list[np.ndarray] = []
+    b_ub: list[float] = []
+    a_eq = np.zeros((len(jobs), n))
+    bounds: list[tuple[float, float]] = []
+    full = np.zeros(n)  # pool-hours if the job ran wholly on the pool
+    for j, job in enumerate(jobs):
+        tokens, nbytes = work[job.name or job.corpus]
+        excluded = excluded_pools(catalog, job)
+        a_eq[j, j * n_p : (j + 1) * n_p] = 1.0
+        row = np.zeros(n)
+        for k, p in enumerate(pools):
+            i = j * n_p + k
+            h, c = coefficients(p, catalog, job, tokens, nbytes)
+            cost[i], full[i] = c, tokens / (p.effective_rate(job.model_class) * 3600.0)
+            ub = 0.0 if p.name in excluded else 1.0
+            if job.deadline_hours is not None:
+                ub = min(ub, job.deadline_hours / h)
+            bounds.append((0.0, ub))
+            row[i] = c
+        if job.budget_usd is not None:
+            a_ub.append(row)
+            b_ub.append(job.budget_usd)
+    for k, p in enumerate(pools):
+        horizons = sorted({j.deadline_hours for j in jobs if j.deadline_hours is not None})
+        if p.available_hours is not None:
+            horizons = [d for d in horizons if d < p.available_hours] + [p.available_hours]
+        for d in horizons:
+            row = np.zeros(n)
+            for j, job in enumerate(jobs):
+                due = job.deadline_hours if job.deadline_hours is not None else np.inf
+                if due <= d or (p.available_hours is not None and d == p.available_hours):
+                    row[j * n_p + k] = full[j * n_p + k]
+            a_ub.append(row)
+            b_ub.append(min(d, p.available_hours or np.inf))
+    res = linprog(
+        cost, A_ub=np.array(a_ub) if a_ub else None, b_ub=b_ub or None, A_eq=a_eq,
+        b_eq=np.ones(len(jobs)), bounds=bounds, method="highs",
+    )  # fmt: skip
+    if res.status != 0:
+        msg = (
+            f"jobs {[j.name for j in jobs]} cannot all meet their deadlines and budgets on the "
+            f"shared pools ({res.message}); plan them alone to see which limit binds"
+        )
+        raise PlanInfeasible(msg)
+    out: dict[str, JobAllocation] = {}
+    for j, job in enumerate(jobs):
+        x = res.x[j * n_p : (j + 1) * n_p]
+        sl = slice(j * n_p, (j + 1) * n_p)
+        out[job.name or job.corpus] = JobAllocation(
+            shares={p.name: float(v) for p, v in zip(pools, x, strict=True) if v > 1e-12},
+            device_hours={
+                p.name: float(v * f * p.count)
+                for p, v, f in zip(pools, x, full[sl], strict=True)
+                if v > 1e-12
+            },
+            cost_usd=float(cost[sl] @ x),
+        )
+    return out
