@@ -104,3 +104,21 @@ def test_two_jobs_compete_for_the_cheap_pool():
     assert both["a"].cost_usd + both["b"].cost_usd > 2 * alone.cost_usd
     for r in both.values():
         assert sum(r.shares.values()) == pytest.approx(1.0)
+
+
+def test_simulation_balanced_beats_equal_split_and_is_seeded():
+    from corpusmill.shards.sim import simulate
+
+    fast, slow = (8, 30_000.0), (8, 10_000.0)
+    rates = fast[0] * fast[1], slow[0] * slow[1]
+    bal = {"f": (*fast, rates[0] / sum(rates), 1.0), "s": (*slow, rates[1] / sum(rates), 1.0)}
+    eq = {"f": (*fast, 0.5, 1.0), "s": (*slow, 0.5, 1.0)}
+    kw = {"tokens_per_step": 1e6, "steps": 500, "cv": 0.05, "seed": 3}
+    a, b = simulate(bal, **kw), simulate(eq, **kw)
+    bound = 500 * 1e6 / sum(rates) / 3600
+    assert bound < a.makespan_hours < 1.2 * bound
+    assert b.makespan_hours > 1.4 * a.makespan_hours  # slow pool gates every equal step
+    assert b.idle_fraction["f"] > 0.6
+    assert simulate(bal, **kw) == a
+    exact = simulate(bal, **{**kw, "cv": 0.0})
+    assert exact.makespan_hours == pytest.approx(bound)
