@@ -9,7 +9,9 @@ Prints::
     bench: partition.moved_over_min V        re-plan after losing a pool: moved / the lost pool's
                                              bytes (goal <= 1.05)
 
-The simulation figures (sim_*) are not implemented yet. Run: ``python -m bench.partition
+sim_over_bound, sim_equal_split_over_bound, sim_roundrobin_over_bound: simulated makespan (5%
+lognormal jitter, seed 7) over the same bound for our shares, an equal split per device and an
+equal share per pool (round-robin shards). Run: ``python -m bench.partition
 [--items 1000000]``.
 """
 
@@ -55,6 +57,23 @@ def main(argv: list[str] | None = None) -> int:
     again = plan_shards(items, cat.without(lost), job, previous=plan)
     lost_gib = float(used.filter(pl.col("pool") == lost)["bytes"][0]) / GIB
     print(f"bench: partition.moved_over_min {again.summary['moved_gib'] / lost_gib:.4f}")
+    from corpusmill.shards.sim import simulate
+
+    rows = {r["pool"]: r for r in plan.pools.iter_rows(named=True)}
+    rate = {p.name: p.throughput(job.model_class) * p.availability for p in cat.pools}
+    price = {p.name: p.hourly_price() for p in cat.pools}
+    steps = 2 * -(-n // job.global_batch)
+    tps = tokens / n * job.global_batch
+    devices = sum(p.count for p in cat.pools)
+    ours = {k: (p.count, rate[k], rows[k]["share"], price[k]) for k, p in
+            ((p.name, p) for p in cat.pools)}  # fmt: skip
+    equal = {k: (c, r, c / devices, pr) for k, (c, r, _, pr) in ours.items()}
+    # round-robin shards: equal shard counts per pool, i.e. an equal share per pool
+    rr = {k: (c, r, 1 / len(ours), pr) for k, (c, r, _, pr) in ours.items()}
+    bound_s = steps * tps / sum(c * r for c, r, _, _ in ours.values()) / 3600
+    for label, cfg in (("sim", ours), ("sim_equal_split", equal), ("sim_roundrobin", rr)):
+        res = simulate(cfg, tokens_per_step=tps, steps=steps, cv=0.05, seed=7)
+        print(f"bench: partition.{label}_over_bound {res.makespan_hours / bound_s:.4f}")
     return 0
 
 
