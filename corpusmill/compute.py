@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -59,6 +60,18 @@ class Pool(_Strict):
         ge=0,
         description="USD per GiB to bring corpus data from the data region to this pool; "
         "charged only when region != the catalog's data_region",
+    )
+    available_hours: float | None = Field(
+        None,
+        gt=0,
+        description="wall-clock hours the pool can be held in the planning window; None = "
+        "unlimited",
+    )
+    bandwidth_gbps: float | None = Field(
+        None,
+        gt=0,
+        description="transfer bandwidth from the data region, Gbit/s; the copy's time counts "
+        "against the deadline. None = transfer time not modelled",
     )
 
     _name = field_validator("name")(
@@ -117,8 +130,18 @@ class Catalog(_Strict):
         return self.model_copy(update={"pools": [p for p in self.pools if p.name not in names]})
 
 
+Objective = Literal["fastest", "cheapest_by_deadline", "fastest_within_budget"]
+
+
 class TrainingJob(_Strict):
-    """What is trained, on which corpus version, and under which limits."""
+    """What is trained, on which corpus version, and under which limits.
+
+    ``objective`` None keeps the rule-based planner (balance, egress rule, limits); any objective
+    makes :func:`corpusmill.shards.plan_shards` take the pool shares from the linear programme in
+    :mod:`corpusmill.shards.lp`.
+    """
+
+    name: str | None = Field(None, description="job name (required in a training_jobs file)")
 
     corpus: str = Field(min_length=1, description="corpus name, e.g. 'text_corpus'")
     version: int | None = Field(None, ge=0, description="corpus (Delta) version; None = latest")
@@ -131,6 +154,60 @@ class TrainingJob(_Strict):
     target_shard_mib: float | None = Field(
         None, gt=0, description="upper bound on a shard's size; default 64 MiB (see corpusmill/shards/plan.py)"
     )
+    objective: Objective | None = Field(
+        None, description="fastest | cheapest_by_deadline | fastest_within_budget; None = rules"
+    )
+    pools: list[str] | None = Field(None, description="pools the job may use; None = all")
+    min_memory_gib: float | None = Field(
+        None, gt=0, description="device memory the model class needs, GiB; smaller pools excluded"
+    )
+
+    _name = field_validator("name")(
+        matching(POOL_NAME, "a job name (lower-case letters, digits, '_', '.', '-')")
+    )
+
+    @model_validator(mode="after")
+    def _objective_limits(self) -> TrainingJob:
+        if self.objective == "cheapest_by_deadline" and self.deadline_hours is None:
+            msg = "objective cheapest_by_deadline needs deadline_hours; set it or pick 'fastest'"
+            raise ValueError(msg)
+        if self.objective == "fastest_within_budget" and self.budget_usd is None:
+            msg = "objective fastest_within_budget needs budget_usd; set it or pick 'fastest'"
+            raise ValueError(msg)
+        return self
+
+    def check_pools(self, catalog: Catalog) -> None:
+        """Raise :class:`ComputeConfigError` if ``pools`` names a pool ``catalog`` lacks."""
+        known = {p.name for p in catalog.pools}
+        missing = [n for n in self.pools or [] if n not in known]
+        if missing:
+            msg = (
+                f"job {self.name or self.corpus!r}: pools {missing} are not in the catalog "
+                f"(known: {sorted(known)}); fix the job's pools list"
+            )
+            raise ComputeConfigError(msg)
+
+
+class TrainingJobs(_Strict):
+    """A ``training_jobs:`` file: several named jobs planned together."""
+
+    training_jobs: list[TrainingJob] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _named_unique(self) -> TrainingJobs:
+        seen: set[str] = set()
+        for i, j in enumerate(self.training_jobs):
+            if j.name is None:
+                msg = f"training_jobs[{i}] has no name; every job in the file needs one"
+                raise ValueError(msg)
+            if j.name in seen:
+                msg = f"job name {j.name!r} appears twice; job names must be unique"
+                raise ValueError(msg)
+            seen.add(j.name)
+        return self
+
+    def job(self, name: str) -> TrainingJob:
+        return by_name(self.training_jobs, name, "job")
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
@@ -149,3 +226,24 @@ def load_job(path: str | Path | None = None) -> TrainingJob:
     """Load and validate a training job (the shipped default when ``path`` is None)."""
     path = Path(path) if path is not None else DEFAULTS_DIR / "training_job.yaml"
     return load_model(path, TrainingJob, "training job", ComputeConfigError, named="pools")
+
+
+def load_jobs(
+    path: str | Path | None = None, *, catalog: Catalog | None = None
+) -> list[TrainingJob]:
+    """Load a ``training_jobs:`` file (the shipped default when ``path`` is None).
+
+    With ``catalog``, every job's ``pools`` list is checked against it.
+
+    Raises
+    ------
+    ComputeConfigError
+        Missing file, bad YAML, a schema problem (named by job and field), an objective without
+        its limit, or a pool the catalog lacks.
+    """
+    path = Path(path) if path is not None else DEFAULTS_DIR / "training_jobs.yaml"
+    jobs = load_model(path, TrainingJobs, "training jobs", ComputeConfigError, named="training_jobs")
+    if catalog is not None:
+        for j in jobs.training_jobs:
+            j.check_pools(catalog)
+    return list(jobs.training_jobs)

@@ -84,7 +84,18 @@ def plan_shards(
             f"{catalog.reference_seq_len}; throughput is not rescaled"
         )
 
-    shares, status = _choose_shares(costs, work, job)
+    if job.objective is not None:
+        from corpusmill.shards.lp import solve_shares
+
+        lp = solve_shares(catalog, job, work=work, nbytes=total_bytes)
+        shares = {n: x * work for n, x in lp.shares.items()}
+        status = {n: f"lp {job.objective}: share {x:.4f}" for n, x in lp.shares.items()}
+        status.update(lp.excluded)
+        warnings.append(
+            f"lp optimum: {lp.makespan_hours:.4g} h, {lp.cost_usd:.6g} USD (before whole shards)"
+        )
+    else:
+        shares, status = _choose_shares(costs, work, job)
 
     # tokens of the corpus (one epoch) each pool should hold
     targets = {n: s / job.epochs for n, s in shares.items() if s > 0}
