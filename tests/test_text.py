@@ -107,9 +107,11 @@ def test_quality_filters_drop_with_their_exact_reason():
     repeated = "Check the oil level daily.\n" * 3 + "Replace the filter every 500 hours."
     symbols = "## 12.5/30.0 -> 44.1 (+-0.3) ## 99.9% ## 1234-5678 ## 00:00:00 ##"
     boiler = "Page 3 of 10\nConfidential - do not copy\nGrease the spindle bearing weekly please."
+    loop = "the pump the pump the pump the pump the pump the pump ran well after the service today"
     chinese = "主轴轴承在夜班期间发出异响，技术员更换了轴承并重新加注润滑脂，设备恢复正常运行。"
     result = build_text_corpus(
-        docs(("R", repeated), ("S", symbols), ("B", boiler), ("Z", chinese), ("E", LONG_EN)),
+        docs(("R", repeated), ("S", symbols), ("B", boiler), ("Z", chinese), ("L", loop),
+             ("E", LONG_EN)),
         no_maintenance(),
         config=TextConfig(
             boilerplate_patterns=(r"^Page \d+ of \d+$", r"(?i)^confidential"),
@@ -121,9 +123,10 @@ def test_quality_filters_drop_with_their_exact_reason():
         "documents:S": ("symbol_digit_ratio 1.0 > 0.5", "symbol_ratio"),
         "documents:B": ("boilerplate_frac 0.67 > 0.5", "boilerplate"),
         "documents:Z": ("language zh not in ['en']", "language"),
+        "documents:L": ("top_2gram_frac 0.35 > 0.2", "repetition"),
     }
     assert result.frame.get_column("doc_id").to_list() == ["documents:E"]
-    assert result.stats["steps"]["repetition"] == {"in": 5, "kept": 4, "dropped": {"repetition": 1}}
+    assert result.stats["steps"]["repetition"] == {"in": 6, "kept": 4, "dropped": {"repetition": 2}}
 
 
 def test_quality_filters_are_off_at_limit_one_and_a_bad_regex_is_named():

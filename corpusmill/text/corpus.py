@@ -84,6 +84,7 @@ class TextConfig:
     redact: bool = True
     # quality filters (corpusmill.text.filters); a limit of 1.0 turns a ratio filter off
     max_dup_line_frac: float = 0.3  # Gopher's duplicate-line limit
+    max_top_2gram_frac: float = 0.2  # Gopher's top 2-gram limit
     max_symbol_digit_ratio: float = 0.5
     boilerplate_patterns: tuple[str, ...] = ()  # regexes matched against each line
     max_boilerplate_frac: float = 0.5
@@ -91,7 +92,7 @@ class TextConfig:
 
     def __post_init__(self) -> None:
         validate_patterns(self.boilerplate_patterns, where="boilerplate_patterns")
-        for name in ("max_dup_line_frac", "max_symbol_digit_ratio", "max_boilerplate_frac"):
+        for name in ("max_dup_line_frac", "max_top_2gram_frac", "max_symbol_digit_ratio", "max_boilerplate_frac"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 msg = f"invalid TextConfig: {name} must lie in [0, 1], got {getattr(self, name)}"
                 raise ValueError(msg)
@@ -207,6 +208,7 @@ def quality_filter(
     to ``excluded`` with its check code and counted in ``stats["steps"][<check>]``."""
     reasons = filter_reasons(
         max_dup_line_frac=config.max_dup_line_frac,
+        max_top_2gram_frac=config.max_top_2gram_frac,
         max_symbol_digit_ratio=config.max_symbol_digit_ratio,
         boilerplate_patterns=config.boilerplate_patterns,
         max_boilerplate_frac=config.max_boilerplate_frac,
@@ -364,6 +366,7 @@ def build_text_corpus(
         "seed": config.seed,
         "redact": config.redact,
         "max_dup_line_frac": config.max_dup_line_frac,
+        "max_top_2gram_frac": config.max_top_2gram_frac,
         "max_symbol_digit_ratio": config.max_symbol_digit_ratio,
         "boilerplate_patterns": list(config.boilerplate_patterns),
         "max_boilerplate_frac": config.max_boilerplate_frac,

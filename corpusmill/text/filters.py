@@ -6,6 +6,9 @@ in the order of :data:`FILTER_CHECKS` after language tagging; every drop lands i
 ``text_corpus_excluded`` with its check code.
 
 - ``repetition``    duplicate-line fraction above ``max_dup_line_frac`` (Gopher: 0.30)
+- ``repetition``    also: the most frequent token 2-gram's share of all 2-grams above
+                    ``max_top_2gram_frac`` (Gopher: 0.20), for texts with at least 10 2-grams
+                    (tokens as in :mod:`corpusmill.text.tokens`: one per CJK character)
 - ``symbol_ratio``  share of characters that are neither letters nor whitespace (digits and
                     symbols) above ``max_symbol_digit_ratio``
 - ``boilerplate``   share of lines matching a declared boilerplate pattern above
@@ -18,6 +21,11 @@ from __future__ import annotations
 import re
 
 import polars as pl
+
+from corpusmill.text.tokens import TOKEN_RE
+
+#: Texts with fewer token 2-grams than this are not judged by the top-2-gram share.
+MIN_2GRAMS = 10
 
 #: Check codes, in the order the filters run.
 FILTER_CHECKS = ("repetition", "symbol_ratio", "boilerplate", "language")
@@ -54,6 +62,17 @@ def dup_line_frac_expr(column: str = "text") -> pl.Expr:
     )
 
 
+def top_2gram_frac_expr(column: str = "text") -> pl.Expr:
+    """Share of the most frequent token 2-gram among all token 2-grams (0 below MIN_2GRAMS)."""
+    tokens = pl.col(column).str.extract_all(TOKEN_RE)
+    grams = tokens.list.eval(
+        pl.concat_str([pl.element(), pl.lit("\x1f"), pl.element().shift(-1)]).drop_nulls()
+    )
+    n = grams.list.len()
+    top = grams.list.eval(pl.element().unique_counts().max()).list.first()
+    return pl.when(n >= MIN_2GRAMS).then(top.cast(pl.Float64) / n).otherwise(0.0)
+
+
 def symbol_digit_ratio_expr(column: str = "text") -> pl.Expr:
     """Share of non-whitespace characters that are not letters (digits, punctuation, symbols)."""
     c = pl.col(column)
@@ -76,6 +95,7 @@ def boilerplate_frac_expr(patterns: tuple[str, ...], column: str = "text") -> pl
 def filter_reasons(
     *,
     max_dup_line_frac: float,
+    max_top_2gram_frac: float,
     max_symbol_digit_ratio: float,
     boilerplate_patterns: tuple[str, ...],
     max_boilerplate_frac: float,
@@ -83,6 +103,7 @@ def filter_reasons(
 ) -> dict[str, pl.Expr]:
     """Check code -> reason expression (null keeps the row), in :data:`FILTER_CHECKS` order."""
     dup = dup_line_frac_expr()
+    top = top_2gram_frac_expr()
     sym = symbol_digit_ratio_expr()
     boiler = boilerplate_frac_expr(boilerplate_patterns)
     null = pl.lit(None, dtype=pl.String)
@@ -102,7 +123,10 @@ def filter_reasons(
         else null
     )  # fmt: skip
     return {
-        "repetition": over(dup, max_dup_line_frac, "dup_line_frac"),
+        "repetition": pl.coalesce(
+            over(dup, max_dup_line_frac, "dup_line_frac"),
+            over(top, max_top_2gram_frac, "top_2gram_frac"),
+        ),
         "symbol_ratio": over(sym, max_symbol_digit_ratio, "symbol_digit_ratio"),
         "boilerplate": over(boiler, max_boilerplate_frac, "boilerplate_frac")
         if boilerplate_patterns
