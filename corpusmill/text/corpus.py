@@ -24,7 +24,12 @@ import polars as pl
 from corpusmill.canonical import conform
 from corpusmill.corpus import BuildResult
 from corpusmill.text.clean import clean_expr
-from corpusmill.text.filters import FILTER_CHECKS, filter_reasons, validate_patterns
+from corpusmill.text.filters import (
+    FILTER_CHECKS,
+    filter_reasons,
+    top_2gram_frac,
+    validate_patterns,
+)
 from corpusmill.text.dedup import exact_duplicate_of, near_duplicates, sha256_series
 from corpusmill.text.language import tag_language
 from corpusmill.text.pii import PII_KINDS, count_columns, pii_total_expr, redact_pii
@@ -214,12 +219,13 @@ def quality_filter(
         max_boilerplate_frac=config.max_boilerplate_frac,
         languages=config.languages,
     )
+    df = df.with_columns(top_2gram_frac(df.get_column("text")).alias("_top_2gram_frac"))
     for check, reason in reasons.items():
         n_in = df.height
         df, dropped = _split(df, reason)
         excluded.append(_excluded(dropped, pl.col("_reason"), check))
         stats["steps"][check] = _step_stats(n_in, df, {check: dropped.height})
-    return df
+    return df.drop("_top_2gram_frac")
 
 
 def build_text_corpus(

@@ -62,15 +62,25 @@ def dup_line_frac_expr(column: str = "text") -> pl.Expr:
     )
 
 
-def top_2gram_frac_expr(column: str = "text") -> pl.Expr:
-    """Share of the most frequent token 2-gram among all token 2-grams (0 below MIN_2GRAMS)."""
-    tokens = pl.col(column).str.extract_all(TOKEN_RE)
-    grams = tokens.list.eval(
-        pl.concat_str([pl.element(), pl.lit("\x1f"), pl.element().shift(-1)]).drop_nulls()
+def top_2gram_frac(texts: pl.Series) -> pl.Series:
+    """Share of the most frequent token 2-gram among a text's token 2-grams (0 below MIN_2GRAMS).
+
+    Vectorised as one exploded frame and two group-bys (not a per-row list evaluation).
+    """
+    tokens = pl.DataFrame({"tokens": texts.str.extract_all(TOKEN_RE)}).with_row_index("_i")
+    long = tokens.explode("tokens").drop_nulls("tokens")
+    grams = long.with_columns(pl.col("tokens").shift(-1).over("_i").alias("_next")).drop_nulls(
+        "_next"
     )
-    n = grams.list.len()
-    top = grams.list.eval(pl.element().unique_counts().max()).list.first()
-    return pl.when(n >= MIN_2GRAMS).then(top.cast(pl.Float64) / n).otherwise(0.0)
+    per_row = (
+        grams.group_by("_i", "tokens", "_next")
+        .len()
+        .group_by("_i")
+        .agg(pl.col("len").max().alias("_top"), pl.col("len").sum().alias("_n"))
+    )
+    out = tokens.select("_i").join(per_row, on="_i", how="left").sort("_i")
+    frac = pl.when(pl.col("_n") >= MIN_2GRAMS).then(pl.col("_top") / pl.col("_n")).otherwise(0.0)
+    return out.select(frac.cast(pl.Float64).alias("top_2gram_frac")).to_series()
 
 
 def symbol_digit_ratio_expr(column: str = "text") -> pl.Expr:
@@ -103,7 +113,7 @@ def filter_reasons(
 ) -> dict[str, pl.Expr]:
     """Check code -> reason expression (null keeps the row), in :data:`FILTER_CHECKS` order."""
     dup = dup_line_frac_expr()
-    top = top_2gram_frac_expr()
+    top = pl.col("_top_2gram_frac")  # added by the caller with top_2gram_frac()
     sym = symbol_digit_ratio_expr()
     boiler = boilerplate_frac_expr(boilerplate_patterns)
     null = pl.lit(None, dtype=pl.String)
