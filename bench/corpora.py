@@ -10,7 +10,7 @@ Prints::
                                             loop on the same shingle hashes (must be 1.0)
     bench: corpora.text_docs_per_s V        build_text_corpus throughput on the same documents
     bench: corpora.stage_share_<stage> V    share of the build's time per stage (clean, language,
-                                            redact, dedup, tokens, other)
+                                            filters, redact, dedup, tokens, other)
 
 The input is generated in code (seeded): short mixed Chinese/English maintenance texts with planted
 exact duplicates and near duplicates (character edits, added words, reordered clauses, suffixes).
@@ -246,6 +246,7 @@ def make_frames(records: list[tuple[str, str, str]]) -> tuple[pl.DataFrame, pl.D
 _STAGE_OF = {
     "clean": "clean",
     "tag_language": "language",
+    "quality_filter": "filters",
     "redact_pii": "redact",
     "sha256_series": "dedup",
     "exact_duplicate_of": "dedup",
@@ -255,7 +256,7 @@ _STAGE_OF = {
 
 def timed_build(documents: pl.DataFrame, maintenance: pl.DataFrame):
     """build_text_corpus with its step functions timed: (result, total s, {stage: s})."""
-    spent: dict[str, float] = dict.fromkeys(["clean", "language", "redact", "dedup", "tokens"], 0.0)
+    spent: dict[str, float] = dict.fromkeys(["clean", "language", "filters", "redact", "dedup", "tokens"], 0.0)
     originals = {name: getattr(corpus_mod, name) for name in _STAGE_OF}
 
     def wrap(name, fn):

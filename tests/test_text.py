@@ -91,10 +91,54 @@ def test_each_drop_reason_is_recorded_with_its_check():
     }
     s = result.stats
     assert s["in"] == 6 and s["kept"] == 1
-    assert s["dropped"] == {"empty": 2, "too_short": 1, "exact_duplicate": 1, "near_duplicate": 1}
+    assert s["dropped"] == {
+        "empty": 2, "too_short": 1, "repetition": 0, "symbol_ratio": 0, "boilerplate": 0,
+        "language": 0, "exact_duplicate": 1, "near_duplicate": 1,
+    }  # fmt: skip
     assert s["steps"]["min_chars"] == {"in": 6, "kept": 3, "dropped": {"empty": 2, "too_short": 1}}
     assert s["steps"]["exact_dedup"]["in"] == 3 and s["steps"]["exact_dedup"]["kept"] == 2
     assert s["steps"]["near_dedup"]["in"] == 2 and s["steps"]["near_dedup"]["kept"] == 1
+
+
+# --- quality filters ----------------------------------------------------------------------------
+
+
+def test_quality_filters_drop_with_their_exact_reason():
+    repeated = "Check the oil level daily.\n" * 3 + "Replace the filter every 500 hours."
+    symbols = "## 12.5/30.0 -> 44.1 (+-0.3) ## 99.9% ## 1234-5678 ## 00:00:00 ##"
+    boiler = "Page 3 of 10\nConfidential - do not copy\nGrease the spindle bearing weekly please."
+    loop = "the pump the pump the pump the pump the pump the pump ran well after the service today"
+    chinese = "主轴轴承在夜班期间发出异响，技术员更换了轴承并重新加注润滑脂，设备恢复正常运行。"
+    result = build_text_corpus(
+        docs(("R", repeated), ("S", symbols), ("B", boiler), ("Z", chinese), ("L", loop),
+             ("E", LONG_EN)),
+        no_maintenance(),
+        config=TextConfig(
+            boilerplate_patterns=(r"^Page \d+ of \d+$", r"(?i)^confidential"),
+            languages=("en",),
+        ),
+    )
+    assert reasons(result) == {
+        "documents:R": ("dup_line_frac 0.5 > 0.3", "repetition"),
+        "documents:S": ("symbol_digit_ratio 1.0 > 0.5", "symbol_ratio"),
+        "documents:B": ("boilerplate_frac 0.67 > 0.5", "boilerplate"),
+        "documents:Z": ("language zh not in ['en']", "language"),
+        "documents:L": ("top_2gram_frac 0.35 > 0.2", "repetition"),
+    }
+    assert result.frame.get_column("doc_id").to_list() == ["documents:E"]
+    assert result.stats["steps"]["repetition"] == {"in": 6, "kept": 4, "dropped": {"repetition": 2}}
+
+
+def test_quality_filters_are_off_at_limit_one_and_a_bad_regex_is_named():
+    repeated = "Check the oil level daily.\n" * 4
+    result = build_text_corpus(
+        docs(("R", repeated)), no_maintenance(), config=TextConfig(max_dup_line_frac=1.0)
+    )
+    assert result.frame.height == 1
+    with pytest.raises(ValueError, match=r"boilerplate_patterns: bad regex '\(unclosed'"):
+        TextConfig(boilerplate_patterns=("(unclosed",))
+    with pytest.raises(ValueError, match="max_symbol_digit_ratio must lie in"):
+        TextConfig(max_symbol_digit_ratio=1.5)
 
 
 def test_duplicates_keep_the_lowest_doc_id_whatever_the_input_order():

@@ -7,6 +7,7 @@ frame flows through):
 2. clean    NFKC, control characters, whitespace, Markdown/HTML noise   (:mod:`corpusmill.text.clean`)
 3. filter   ``min_chars``: "empty" / "too_short"
 4. language zh / en / mixed / und / ...                                 (:mod:`corpusmill.text.language`)
+4b. quality repetition, symbol/digit ratio, boilerplate, language set   (:mod:`corpusmill.text.filters`)
 5. redact   e-mail, phone, ID card, names after cues                    (:mod:`corpusmill.text.pii`)
 6. exact    sha256 of the text: "exact_duplicate of <doc_id>"
 7. near     MinHash LSH: "near_duplicate of <doc_id> (jaccard~0.87)"
@@ -23,6 +24,12 @@ import polars as pl
 from corpusmill.canonical import conform
 from corpusmill.corpus import BuildResult
 from corpusmill.text.clean import clean_expr
+from corpusmill.text.filters import (
+    FILTER_CHECKS,
+    filter_reasons,
+    top_2gram_frac,
+    validate_patterns,
+)
 from corpusmill.text.dedup import exact_duplicate_of, near_duplicates, sha256_series
 from corpusmill.text.language import tag_language
 from corpusmill.text.pii import PII_KINDS, count_columns, pii_total_expr, redact_pii
@@ -64,7 +71,7 @@ TEXT_EXCLUDED_SCHEMA = pl.Schema(
 )
 
 #: Every ``check`` an excluded document may carry.
-EXCLUSION_CHECKS = ("min_chars", "exact_dedup", "near_dedup")
+EXCLUSION_CHECKS = ("min_chars", *FILTER_CHECKS, "exact_dedup", "near_dedup")
 
 #: doc_type given to maintenance records turned into documents.
 MAINTENANCE_DOC_TYPE = "maintenance_record"
@@ -80,8 +87,20 @@ class TextConfig:
     shingle: int = 5  # character n-grams (works for Chinese and English alike)
     seed: int = 1
     redact: bool = True
+    # quality filters (corpusmill.text.filters); a limit of 1.0 turns a ratio filter off
+    max_dup_line_frac: float = 0.3  # Gopher's duplicate-line limit
+    max_top_2gram_frac: float = 0.2  # Gopher's top 2-gram limit
+    max_symbol_digit_ratio: float = 0.5
+    boilerplate_patterns: tuple[str, ...] = ()  # regexes matched against each line
+    max_boilerplate_frac: float = 0.5
+    languages: tuple[str, ...] = ()  # declared language tags kept; empty keeps every language
 
     def __post_init__(self) -> None:
+        validate_patterns(self.boilerplate_patterns, where="boilerplate_patterns")
+        for name in ("max_dup_line_frac", "max_top_2gram_frac", "max_symbol_digit_ratio", "max_boilerplate_frac"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                msg = f"invalid TextConfig: {name} must lie in [0, 1], got {getattr(self, name)}"
+                raise ValueError(msg)
         if self.min_chars < 0 or not 0.0 < self.near_dup_threshold <= 1.0 or self.shingle < 1:
             msg = (
                 f"invalid TextConfig {self}: need min_chars >= 0, 0 < near_dup_threshold <= 1 "
@@ -183,6 +202,32 @@ def _step_stats(n_in: int, kept: pl.DataFrame, dropped: dict[str, int]) -> dict[
     return {"in": n_in, "kept": kept.height, "dropped": dropped}
 
 
+def quality_filter(
+    df: pl.DataFrame,
+    *,
+    config: TextConfig,
+    excluded: list[pl.DataFrame],
+    stats: dict[str, Any],
+) -> pl.DataFrame:
+    """Step: the quality filters of :mod:`corpusmill.text.filters`, in order; each drop is appended
+    to ``excluded`` with its check code and counted in ``stats["steps"][<check>]``."""
+    reasons = filter_reasons(
+        max_dup_line_frac=config.max_dup_line_frac,
+        max_top_2gram_frac=config.max_top_2gram_frac,
+        max_symbol_digit_ratio=config.max_symbol_digit_ratio,
+        boilerplate_patterns=config.boilerplate_patterns,
+        max_boilerplate_frac=config.max_boilerplate_frac,
+        languages=config.languages,
+    )
+    df = df.with_columns(top_2gram_frac(df.get_column("text")).alias("_top_2gram_frac"))
+    for check, reason in reasons.items():
+        n_in = df.height
+        df, dropped = _split(df, reason)
+        excluded.append(_excluded(dropped, pl.col("_reason"), check))
+        stats["steps"][check] = _step_stats(n_in, df, {check: dropped.height})
+    return df.drop("_top_2gram_frac")
+
+
 def build_text_corpus(
     documents: pl.DataFrame,
     maintenance: pl.DataFrame,
@@ -228,6 +273,9 @@ def build_text_corpus(
 
     # 4. language
     df = df.with_columns(tag_language(df.get_column("text"), df.get_column("language_hint")))
+
+    # 4b. quality filters, each drop with its check code
+    df = quality_filter(df, config=config, excluded=excluded, stats=stats)
 
     # 5. PII redaction
     kind_cols = count_columns()
@@ -323,5 +371,11 @@ def build_text_corpus(
         "shingle": config.shingle,
         "seed": config.seed,
         "redact": config.redact,
+        "max_dup_line_frac": config.max_dup_line_frac,
+        "max_top_2gram_frac": config.max_top_2gram_frac,
+        "max_symbol_digit_ratio": config.max_symbol_digit_ratio,
+        "boilerplate_patterns": list(config.boilerplate_patterns),
+        "max_boilerplate_frac": config.max_boilerplate_frac,
+        "languages": list(config.languages),
     }
     return BuildResult(frame=corpus, excluded=excl, stats=stats)
