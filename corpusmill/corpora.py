@@ -17,6 +17,12 @@ import polars as pl
 from corpusmill import canonical, lake, versions
 from corpusmill.corpus import BuildResult, CorpusError, CorpusSpec
 from corpusmill.layout import Lake
+from corpusmill.process_quality import EXCLUSION_CHECKS as PROCESS_QUALITY_CHECKS
+from corpusmill.process_quality import (
+    PROCESS_QUALITY_SCHEMA,
+    ProcessQualityConfig,
+    build_process_quality,
+)
 from corpusmill.sft import EXCLUSION_CHECKS as SFT_CHECKS
 from corpusmill.sft import SFT_PAIRS_SCHEMA, SftConfig, mine_sft_pairs
 from corpusmill.text.corpus import EXCLUSION_CHECKS as TEXT_CHECKS
@@ -35,6 +41,13 @@ def _sft(inputs: Mapping[str, pl.DataFrame], config: SftConfig) -> BuildResult:
 
 def _windows(inputs: Mapping[str, pl.DataFrame], config: WindowConfig) -> BuildResult:
     return build_windows(inputs["sensor_readings"], inputs["maintenance_records"], config=config)
+
+
+def _process_quality(inputs: Mapping[str, pl.DataFrame], config: ProcessQualityConfig) -> BuildResult:
+    return build_process_quality(
+        inputs["sensor_readings"], inputs["production_events"], inputs["quality_inspections"],
+        config=config,
+    )
 
 
 CORPORA: dict[str, CorpusSpec] = {
@@ -74,6 +87,17 @@ CORPORA: dict[str, CorpusSpec] = {
             checks=WINDOW_CHECKS,
             description="Aligned multichannel sensor windows per machine, labelled by failures "
             "within a horizon and split without leaks.",
+        ),
+        CorpusSpec(
+            name="process_quality",
+            inputs=("sensor_readings", "production_events", "quality_inspections"),
+            id_column="unit_id",
+            schema=PROCESS_QUALITY_SCHEMA,
+            defaults=ProcessQualityConfig(),
+            builder=_process_quality,
+            checks=PROCESS_QUALITY_CHECKS,
+            description="One row per batch or work order: per-signal features of its sensor data "
+            "joined to its inspection outcome by normalised lot key, split by lot.",
         ),
     )
 }
