@@ -16,6 +16,8 @@ import polars as pl
 
 from corpusmill import canonical, lake, versions
 from corpusmill.corpus import BuildResult, CorpusError, CorpusSpec
+from corpusmill.images import EXCLUSION_CHECKS as IMAGE_CHECKS
+from corpusmill.images import IMAGE_CORPUS_SCHEMA, ImageConfig, build_image_corpus, store_images
 from corpusmill.layout import Lake
 from corpusmill.process_quality import EXCLUSION_CHECKS as PROCESS_QUALITY_CHECKS
 from corpusmill.process_quality import (
@@ -48,6 +50,10 @@ def _process_quality(inputs: Mapping[str, pl.DataFrame], config: ProcessQualityC
         inputs["sensor_readings"], inputs["production_events"], inputs["quality_inspections"],
         config=config,
     )
+
+
+def _images(inputs: Mapping[str, pl.DataFrame], config: ImageConfig) -> BuildResult:
+    return build_image_corpus(inputs["inspection_images"], config=config)
 
 
 CORPORA: dict[str, CorpusSpec] = {
@@ -99,6 +105,17 @@ CORPORA: dict[str, CorpusSpec] = {
             description="One row per batch or work order: per-signal features of its sensor data "
             "joined to its inspection outcome by normalised lot key, split by lot.",
         ),
+        CorpusSpec(
+            name="image_corpus",
+            inputs=("inspection_images",),
+            id_column="image_id",
+            schema=IMAGE_CORPUS_SCHEMA,
+            defaults=ImageConfig(),
+            builder=_images,
+            checks=IMAGE_CHECKS,
+            description="Labelled inspection images without exact or near duplicates, stored once "
+            "by content hash and split by lot.",
+        ),
     )
 }
 
@@ -142,6 +159,10 @@ def publish(
         card=data_card(spec, result.frame),
     )  # fmt: skip
     lake.overwrite(Lake(lake_root).excluded(spec.name), result.excluded)
+    if spec.name == "image_corpus":  # the corpus references its images by hash: store them once
+        images = lake.read(Lake(lake_root).table("inspection_images"),
+                           schema=canonical.schema("inspection_images"))  # fmt: skip
+        store_images(lake_root, images, result.frame)
     return published
 
 

@@ -193,7 +193,9 @@ def generate(
         "equipment": {m.id: list(m.aliases) for m in MACHINES},
         "pii": dict(pii.counts),
         "documents": {"exact_duplicates": 1, "near_duplicates": 1},
-        "images": {"count": images, "duplicates": 1},
+        "images": {"count": images, "duplicates": 1,
+                   # name -> the photo it nearly duplicates (image_corpus excludes the name)
+                   "near_duplicates": bank.pop("_near_duplicate_images", {})},
         "process_quality": _process_quality_truth(plan, outcomes),
     }
     (out / "ground_truth.json").write_text(
