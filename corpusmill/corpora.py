@@ -18,7 +18,15 @@ from corpusmill import canonical, lake, versions
 from corpusmill.config import SourcesConfig
 from corpusmill.config.licenses import mixing_warning
 from corpusmill.corpus import BuildResult, CorpusError, CorpusSpec
+from corpusmill.images import EXCLUSION_CHECKS as IMAGE_CHECKS
+from corpusmill.images import IMAGE_CORPUS_SCHEMA, ImageConfig, build_image_corpus, store_images
 from corpusmill.layout import Lake
+from corpusmill.process_quality import EXCLUSION_CHECKS as PROCESS_QUALITY_CHECKS
+from corpusmill.process_quality import (
+    PROCESS_QUALITY_SCHEMA,
+    ProcessQualityConfig,
+    build_process_quality,
+)
 from corpusmill.sft import EXCLUSION_CHECKS as SFT_CHECKS
 from corpusmill.sft import SFT_PAIRS_SCHEMA, SftConfig, mine_sft_pairs
 from corpusmill.text.corpus import EXCLUSION_CHECKS as TEXT_CHECKS
@@ -37,6 +45,17 @@ def _sft(inputs: Mapping[str, pl.DataFrame], config: SftConfig) -> BuildResult:
 
 def _windows(inputs: Mapping[str, pl.DataFrame], config: WindowConfig) -> BuildResult:
     return build_windows(inputs["sensor_readings"], inputs["maintenance_records"], config=config)
+
+
+def _process_quality(inputs: Mapping[str, pl.DataFrame], config: ProcessQualityConfig) -> BuildResult:
+    return build_process_quality(
+        inputs["sensor_readings"], inputs["production_events"], inputs["quality_inspections"],
+        config=config,
+    )
+
+
+def _images(inputs: Mapping[str, pl.DataFrame], config: ImageConfig) -> BuildResult:
+    return build_image_corpus(inputs["inspection_images"], config=config)
 
 
 CORPORA: dict[str, CorpusSpec] = {
@@ -76,6 +95,28 @@ CORPORA: dict[str, CorpusSpec] = {
             checks=WINDOW_CHECKS,
             description="Aligned multichannel sensor windows per machine, labelled by failures "
             "within a horizon and split without leaks.",
+        ),
+        CorpusSpec(
+            name="process_quality",
+            inputs=("sensor_readings", "production_events", "quality_inspections"),
+            id_column="unit_id",
+            schema=PROCESS_QUALITY_SCHEMA,
+            defaults=ProcessQualityConfig(),
+            builder=_process_quality,
+            checks=PROCESS_QUALITY_CHECKS,
+            description="One row per batch or work order: per-signal features of its sensor data "
+            "joined to its inspection outcome by normalised lot key, split by lot.",
+        ),
+        CorpusSpec(
+            name="image_corpus",
+            inputs=("inspection_images",),
+            id_column="image_id",
+            schema=IMAGE_CORPUS_SCHEMA,
+            defaults=ImageConfig(),
+            builder=_images,
+            checks=IMAGE_CHECKS,
+            description="Labelled inspection images without exact or near duplicates, stored once "
+            "by content hash and split by lot.",
         ),
     )
 }
@@ -123,6 +164,10 @@ def publish(
         card=card, card_markdown=card["markdown"],
     )  # fmt: skip
     lake.overwrite(Lake(lake_root).excluded(spec.name), result.excluded)
+    if spec.name == "image_corpus":  # the corpus references its images by hash: store them once
+        images = lake.read(Lake(lake_root).table("inspection_images"),
+                           schema=canonical.schema("inspection_images"))  # fmt: skip
+        store_images(lake_root, images, result.frame)
     return published
 
 

@@ -17,6 +17,7 @@ it which views exist and which folders they read. Nothing else joins path segmen
       _ledger/<source>         the per-file ingest ledger              view ingest_files (union)
       _aliases/<source>        equipment spellings seen per file       view equipment_aliases (union)
       _manifests/<corpus>/v<N>.json   the manifest of each corpus version (v<N>.md its data card)
+      images/<sha[:2]>/<sha>.<ext>    image_corpus images, stored once by content hash
 
 Tables that many writers feed are one Delta table per writer (a source, or a stage and a table),
 so concurrent writers never commit to the same table; the catalog unions them into one view.
@@ -78,6 +79,11 @@ class Lake:
 
     def excluded(self, corpus: str) -> Path:
         return self.table(excluded_view(corpus))
+
+    def image(self, sha256: str, image_format: str | None) -> Path:
+        """Where an image's bytes are stored once, by content: ``images/<sha256[:2]>/<sha256>.<ext>``."""
+        ext = (image_format or "bin").lower()
+        return self.root / "images" / sha256[:2] / f"{sha256}.{ext}"
 
     def manifest(self, corpus: str, version: int) -> Path:
         return self.root / "_manifests" / corpus / f"v{version}.json"

@@ -17,7 +17,8 @@ EXPECTED_KEYS = sorted(
     [
         "documents", "equipment", "inspection_images", "maintenance_records",
         "production_events", "quality_inspections", "sensor_readings",
-        "sft_pairs", "shard_plan", "text_corpus", "timeseries_windows",
+        "sft_pairs", "shard_plan", "text_corpus", "timeseries_windows", "process_quality",
+        "image_corpus",
         "staged_documents", "staged_inspection_images", "staged_maintenance_records",
         "staged_production_events", "staged_quality_inspections", "staged_sensor_readings",
         "standardized_documents", "standardized_inspection_images",

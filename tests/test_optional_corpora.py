@@ -35,9 +35,10 @@ def _materializations(home) -> dict[str, dict]:
 @pytest.mark.parametrize(
     ("kinds", "built", "skipped"),
     [
-        ({"sensor"}, {"timeseries_windows"}, {}),
+        # process_quality is built too: every batch lands in process_quality_excluded (no outcome)
+        ({"sensor"}, {"timeseries_windows", "process_quality"}, {}),
         ({"document"}, {"text_corpus"}, {}),
-        ({"image"}, set(), {}),
+        ({"image"}, {"image_corpus"}, {}),
     ],
     ids=["sensor-only", "documents-only", "images-only"],
 )

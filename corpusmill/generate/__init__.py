@@ -105,6 +105,20 @@ def _prepare(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def _process_quality_truth(plan: Any, outcomes: dict[str, Any]) -> dict[str, Any]:
+    """What ``process_quality`` must hold: one row per inspected work order (every machine's
+    historian covers its orders), and every other order or batch excluded for ``no_outcome``."""
+    orders = [*plan.work_orders, *plan.batches]
+    inspected = [o for o in orders if o.lot.upper() in outcomes]
+    return {
+        "rows": len(inspected),
+        "excluded": {"no_outcome": len(orders) - len(inspected)},
+        "respelled": sorted(k for k, v in outcomes.items() if v["spelled"] != k),
+        "lots": {o.lot.upper(): {"event_id": o.id, "equipment_id": o.equipment,
+                                 **outcomes[o.lot.upper()]} for o in inspected},
+    }  # fmt: skip
+
+
 def _bank() -> dict[str, Any]:
     text = resources.files("corpusmill").joinpath("defaults/sample_factory.yaml").read_text("utf-8")
     return yaml.safe_load(text)
@@ -150,11 +164,12 @@ def generate(
     bank = _bank()
     plan = make_plan(seed, scale)
     pii = PiiPlanter(bank, rng_for(seed, "pii"))
+    outcomes: dict[str, Any] = {}
     writers: list[Callable[[], list[Written]]] = [
         lambda: write_modern_historian(out, plan, bank),
         lambda: write_traditional_historian(out, plan, bank),
         lambda: write_wide_historian(out, plan, bank),
-        lambda: write_quality_lab(out, plan, bank),
+        lambda: write_quality_lab(out, plan, bank, outcomes),
         lambda: write_mes(out, plan, bank),
         lambda: write_maintenance_logs(out, plan, bank, pii),
         lambda: write_service_tickets(out, plan, bank, pii),
@@ -179,7 +194,10 @@ def generate(
         "equipment": {m.id: list(m.aliases) for m in MACHINES},
         "pii": dict(pii.counts),
         "documents": {"exact_duplicates": 1, "near_duplicates": 1},
-        "images": {"count": images, "duplicates": 1},
+        "images": {"count": images, "duplicates": 1,
+                   # name -> the photo it nearly duplicates (image_corpus excludes the name)
+                   "near_duplicates": bank.pop("_near_duplicate_images", {})},
+        "process_quality": _process_quality_truth(plan, outcomes),
     }
     (out / "ground_truth.json").write_text(
         json.dumps(truth, ensure_ascii=False, indent=2) + "\n", encoding="utf-8", newline="\n"

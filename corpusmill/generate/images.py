@@ -42,6 +42,21 @@ def _image(label: str, rng: random.Random) -> bytes:
     return buf.getvalue()
 
 
+def _variant(path: Path, kind: str) -> bytes:
+    """``path`` re-saved with a text chunk (``_resaved``) or 8 levels brighter (``_bright``)."""
+    from PIL import Image, ImageEnhance, PngImagePlugin
+
+    buf = io.BytesIO()
+    with Image.open(path) as img:
+        if kind == "_resaved":
+            info = PngImagePlugin.PngInfo()
+            info.add_text("Comment", "re-exported by the line PC")
+            img.save(buf, format="PNG", pnginfo=info)
+        else:
+            ImageEnhance.Brightness(img.convert("RGB")).enhance(1.06).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def write_inspection_images(out: Path, plan: Plan, bank: dict[str, Any]) -> list[Written]:
     rng = rng_for(plan.seed, "inspection_images")
     (out / "images").mkdir()
@@ -58,6 +73,15 @@ def write_inspection_images(out: Path, plan: Plan, bank: dict[str, Any]) -> list
     copy = original[0].replace(".png", "_copy.png")
     shutil.copyfile(out / "images" / original[0], out / "images" / copy)
     labels.append([copy, *original[1:]])
+    # Near duplicates: the same photo re-saved with a comment chunk (other bytes, same pixels) and
+    # one re-encoded a little brighter; image_corpus must find both by perceptual hash.
+    near = {}
+    for suffix, src in zip(("_resaved", "_bright"), rng.sample(labels[:-1], 2), strict=True):
+        name = src[0].replace(".png", f"{suffix}.png")
+        (out / "images" / name).write_bytes(_variant(out / "images" / src[0], suffix))
+        labels.append([name, *src[1:]])
+        near[name] = src[0]
+    bank["_near_duplicate_images"] = near
     labels.sort()
     for row in labels:
         if row[0] != copy:  # a re-delivery of bytes already delivered: ingest reads them once

@@ -20,6 +20,10 @@ QUALITY_BLANKS = 2
 FIXED_STAMP = datetime(2024, 4, 1)
 
 
+#: Every RESPELL-th inspected lot is typed into the lab workbook in lower case with a leading space,
+#: the way a lab clerk keys it; ``process_quality`` must still join it to its work order.
+RESPELL = 3
+
 QUALITY_HEADER = ["检验单号", "检验时间", "设备", "批号", "检验项目", "测量值", "下限", "上限",
                   "判定", "结果代码", "缺陷代码"]  # fmt: skip
 #: characteristic -> (nominal mm, tolerance mm, defect code, how far a hot spindle pushes it)
@@ -38,19 +42,45 @@ def _quality_rows(plan: Plan, rng: random.Random) -> list[list[Any]]:
         hot = plan.affected(wo.equipment, wo.start, wo.end, {"spindle_overheat"})
         ts = (wo.end + timedelta(minutes=rng.randint(20, 60))).astimezone(SHANGHAI)
         alias = rng.choice(SCADA_ALIASES[wo.equipment][:2])
+        n_lot = len({r[3].strip().upper() for r in rows})
+        lot = f" {wo.lot.lower()}" if n_lot % RESPELL == RESPELL - 1 else wo.lot
         for name, (nominal, tol, code, drift) in CHARACTERISTICS.items():
             for _ in range(3):
                 value = round(nominal + rng.gauss(0, tol / 3) + (drift if hot else 0), 3)
                 ok = nominal - tol <= value <= nominal + tol
                 rows.append([
-                    f"QC{ts:%y%m%d}{len(rows) + 1:05d}", ts.replace(tzinfo=None), alias, wo.lot,
+                    f"QC{ts:%y%m%d}{len(rows) + 1:05d}", ts.replace(tzinfo=None), alias, lot,
                     name, value, round(nominal - tol, 3), round(nominal + tol, 3),
                     "合格" if ok else "不合格", "pass" if ok else "fail", None if ok else code,
                 ])  # fmt: skip
     return rows
 
 
-def write_quality_lab(out: Path, plan: Plan, bank: dict[str, Any]) -> list[Written]:
+def lot_outcomes(rows: list[list[Any]]) -> dict[str, dict[str, Any]]:
+    """Ground truth of ``process_quality`` per lot key (stripped, upper case): the spelling in the
+    workbook, result, defect codes, inspections and the mean measurement (mm) per characteristic."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        lot = out.setdefault(r[3].strip().upper(), {"spelled": r[3], "result": "pass",
+                                                    "defect_codes": [], "n_inspections": 0,
+                                                    "measurements": {}})  # fmt: skip
+        lot["n_inspections"] += 1
+        if r[9] == "fail":
+            lot["result"] = "fail"
+            if r[10] not in lot["defect_codes"]:
+                lot["defect_codes"] = sorted([*lot["defect_codes"], r[10]])
+        if r[5] is not None:
+            lot["measurements"].setdefault(r[4], []).append(r[5])
+    for lot in out.values():
+        lot["measurements"] = {k: {"mean_mm": sum(v) / len(v), "n": len(v)}
+                               for k, v in sorted(lot["measurements"].items())}  # fmt: skip
+    return out
+
+
+def write_quality_lab(
+    out: Path, plan: Plan, bank: dict[str, Any], outcomes: dict[str, Any] | None = None
+) -> list[Written]:
+    """Write the lab workbook; ``outcomes`` (when given) is filled with :func:`lot_outcomes`."""
     from openpyxl import Workbook
 
     rng = rng_for(plan.seed, "quality_lab")
@@ -58,6 +88,8 @@ def write_quality_lab(out: Path, plan: Plan, bank: dict[str, Any]) -> list[Writt
     passing = [i for i, r in enumerate(rows) if r[9] == "pass"]
     for i in rng.sample(passing, QUALITY_BLANKS * plan.scale):  # not on a failing row
         rows[i][5] = None  # the measurement never made it from the gauge to the sheet
+    if outcomes is not None:
+        outcomes.update(lot_outcomes(rows))
     wb = Workbook()
     notes = wb.active
     notes.title = "说明"
