@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from corpusmill.corpus import BuildResult
+from corpusmill.splits import split_by_key
 
 EXACT_DUPLICATE = "exact_duplicate"
 NEAR_DUPLICATE = "near_duplicate"
@@ -118,7 +119,10 @@ def build_image_corpus(images: pl.DataFrame, *, config: ImageConfig) -> BuildRes
         image_path=pl.struct("sha256", "image_format").map_elements(
             lambda r: image_path(r["sha256"], r["image_format"]), return_dtype=pl.String),
     )  # fmt: skip
-    kept = kept.with_columns(split=_split(kept["lot_id"], config))
+    kept = kept.with_columns(split=split_by_key(
+        kept["lot_id"], seed=config.seed, test_fraction=config.test_fraction,
+        val_fraction=config.val_fraction,
+    ))
     frame = kept.select([pl.col(c).cast(t) for c, t in IMAGE_CORPUS_SCHEMA.items()]).sort("image_id")
     excluded = pl.concat([
         exact.with_columns(distance=pl.lit(0, pl.Int64), check=pl.lit(EXACT_DUPLICATE),
@@ -156,16 +160,6 @@ def _near_twins(values: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndar
         else:
             kept[i] = True
     return twin, dist
-
-
-def _split(lots: pl.Series, config: ImageConfig) -> pl.Series:
-    distinct = sorted({k for k in lots.to_list() if k is not None})
-    ranked = sorted(distinct, key=lambda k: hashlib.sha256(f"{config.seed}:{k}".encode()).digest())
-    n = len(ranked)
-    n_test, n_val = round(n * config.test_fraction), round(n * config.val_fraction)
-    names = {k: "test" if i < n_test else "val" if i < n_test + n_val else "train"
-             for i, k in enumerate(ranked)}  # fmt: skip
-    return lots.replace_strict(names, default="train", return_dtype=pl.String)
 
 
 def store_images(lake_root: Path, images: pl.DataFrame, corpus: pl.DataFrame) -> int:

@@ -24,7 +24,6 @@ with the reason.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 import polars as pl
 
 from corpusmill.corpus import BuildResult
+from corpusmill.splits import split_by_key
 
 UTC_TS = pl.Datetime("us", "UTC")
 FEATURES = ("mean", "min", "max", "std", "last", "slope", "time_above")
@@ -291,7 +291,10 @@ def build_process_quality(
         .sort("unit_id")
     )
     kept = out.filter(pl.col("check").is_null())
-    kept = kept.with_columns(split=_split(kept["lot_key"], config)).select(
+    kept = kept.with_columns(split=split_by_key(
+        kept["lot_key"], seed=config.seed, test_fraction=config.test_fraction,
+        val_fraction=config.val_fraction,
+    )).select(
         [pl.col(c).cast(t) for c, t in PROCESS_QUALITY_SCHEMA.items()]
     ).sort("unit_id")
     stats = {
@@ -303,14 +306,3 @@ def build_process_quality(
         "failing": int((kept["result"] == "fail").sum()),
     }
     return BuildResult(kept, excluded, stats)
-
-
-def _split(keys: pl.Series, config: ProcessQualityConfig) -> pl.Series:
-    """train / val / test per lot key, by the rank of SHA-256(seed:key) among the distinct keys."""
-    distinct = sorted({k for k in keys.to_list() if k is not None})
-    ranked = sorted(distinct, key=lambda k: hashlib.sha256(f"{config.seed}:{k}".encode()).digest())
-    n = len(ranked)
-    n_test, n_val = round(n * config.test_fraction), round(n * config.val_fraction)
-    names = {k: "test" if i < n_test else "val" if i < n_test + n_val else "train"
-             for i, k in enumerate(ranked)}  # fmt: skip
-    return keys.replace_strict(names, default="train", return_dtype=pl.String)

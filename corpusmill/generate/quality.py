@@ -58,9 +58,13 @@ def _quality_rows(plan: Plan, rng: random.Random) -> list[list[Any]]:
 
 def lot_outcomes(rows: list[list[Any]]) -> dict[str, dict[str, Any]]:
     """Ground truth of ``process_quality`` per lot key (stripped, upper case): the spelling in the
-    workbook, result, defect codes, inspections and the mean measurement (mm) per characteristic."""
+    workbook, result, defect codes, inspections and the mean measurement (mm) per characteristic.
+    A blank measurement on an inspection with spec limits is quarantined by validation, so it is
+    not an inspection of its lot."""
     out: dict[str, dict[str, Any]] = {}
     for r in rows:
+        if r[5] is None and r[7] is not None:
+            continue
         lot = out.setdefault(r[3].strip().upper(), {"spelled": r[3], "result": "pass",
                                                     "defect_codes": [], "n_inspections": 0,
                                                     "measurements": {}})  # fmt: skip
