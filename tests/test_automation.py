@@ -108,8 +108,9 @@ def test_freshness_and_eager_automation_cover_tables_corpora_and_plans(
     assert by_group["validate"] == {t: TABLE_FRESHNESS for t in (
         "documents", "inspection_images", "maintenance_records", "production_events",
         "quality_inspections", "sensor_readings")}  # fmt: skip
-    assert by_group["corpora"] == {c: CORPUS_FRESHNESS for c in
-                                   ("sft_pairs", "text_corpus", "timeseries_windows")}  # fmt: skip
+    from corpusmill.corpora import CORPORA
+
+    assert by_group["corpora"] == {c: CORPUS_FRESHNESS for c in CORPORA}, "every corpus"
     assert TABLE_FRESHNESS.fail_window.to_timedelta() == dt.timedelta(hours=48)
     # A new ingest flows on: everything downstream of ingest is eager, down to the shard plan.
     for key in graph.get_all_asset_keys():

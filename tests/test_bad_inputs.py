@@ -168,7 +168,7 @@ def test_stray_quote_quarantines_its_row_only(tmp_path):
     (fr,) = _run(cfg, root).files
     assert (fr.status, fr.rows_kept, fr.rows_quarantined) == ("ingested", 1, 1)
     q = _quarantine(root)
-    assert q.select("_file", "_row", "check").rows() == [(fr.file, 1, "malformed_quotes")]
+    assert q.select("_file", "_row", "check").rows() == [("data/a.csv", 1, "malformed_quotes")]
     assert _staged(root)["_row"].to_list() == [2]
     _conserved(root)
 

@@ -357,5 +357,5 @@ def test_corpus_page_shows_its_data_card(ui: UI) -> None:
 
 
 def test_shard_plan_page_shows_its_pool_table(ui: UI) -> None:
-    _open_markdown(ui, "/assets/shard_plan?view=events", "pools", "a100-cn-east", "h100-sg",
+    _open_markdown(ui, "/assets/shard_plan?view=events", "pools", "a100-cn-east", "l4-cn-east",
                    "ascend-cn-north", shot="shard-plan-pools")  # fmt: skip

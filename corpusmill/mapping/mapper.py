@@ -310,8 +310,10 @@ def _file_id(src: Source, cfg: SourcesConfig, file: str) -> str | None:
 
     if src.batch.file_id == "stem":
         return PurePosixPath(file.replace("\\", "/")).stem
-    import os
+    from pathlib import Path
 
-    if "://" in file:
-        return file
-    return os.path.relpath(file, cfg.base_dir).replace(os.sep, "/")
+    from corpusmill.ingest.files import provenance_path
+
+    if "://" in file or not Path(file).is_absolute():
+        return file  # already the rows' _file (relative to the sources file) or a URI
+    return provenance_path(cfg, file)
