@@ -15,8 +15,7 @@ from typing import Any
 import polars as pl
 
 from corpusmill import canonical, lake, versions
-from corpusmill.config import SourcesConfig
-from corpusmill.config.licenses import mixing_warning
+from corpusmill.licenses import mixing_warning
 from corpusmill.corpus import BuildResult, CorpusError, CorpusSpec
 from corpusmill.images import EXCLUSION_CHECKS as IMAGE_CHECKS
 from corpusmill.images import IMAGE_CORPUS_SCHEMA, ImageConfig, build_image_corpus, store_images
@@ -152,12 +151,13 @@ def publish(
     config: Any,
     input_versions: dict[str, int | None],
     quality: dict[str, Any] | None = None,
-    sources: SourcesConfig | None = None,
+    licenses: Mapping[str, tuple[str | None, str | None]] | None = None,
 ) -> versions.Published:
     """Publish a build as the corpus's next version (unless identical to the latest) and replace
-    its ``<corpus>_excluded`` table. ``sources`` (the sources file) gives the data card each
-    contributing source's licence and owner."""
-    card = data_card(spec, result.frame, result=result, sources=sources)
+    its ``<corpus>_excluded`` table. ``licenses`` (source name -> (licence, owner), from
+    :meth:`corpusmill.config.SourcesConfig.licenses`) gives the data card each contributing
+    source's licence and owner; the card's Markdown is on the result (``card_markdown``)."""
+    card = data_card(spec, result.frame, result=result, licenses=licenses)
     published = versions.publish(
         lake_root, spec.name, result.frame, sort_by=[spec.id_column], inputs=input_versions,
         config=spec.config_dict(config), quality=quality, counts=result.stats,
@@ -176,7 +176,7 @@ def data_card(
     frame: pl.DataFrame,
     *,
     result: BuildResult | None = None,
-    sources: SourcesConfig | None = None,
+    licenses: Mapping[str, tuple[str | None, str | None]] | None = None,
 ) -> dict[str, Any]:
     """The data card of a corpus version: what it is, what it is built from, its make-up, the
     licences and owners of the sources that contributed rows, what the filters removed; the
@@ -201,9 +201,7 @@ def data_card(
     contributed: dict[str, dict[str, Any]] = {}
     if "_source" in frame.columns:
         for src, n in frame.group_by("_source").len().sort("_source").iter_rows():
-            lic, owner = (None, None)
-            if sources is not None and any(s.name == src for s in sources.sources):
-                lic, owner = sources.license_of(sources.source(src))
+            lic, owner = (licenses or {}).get(str(src), (None, None))
             contributed[str(src)] = {"rows": n, "license": lic, "owner": owner}
     card["sources"] = contributed
     card["license_warning"] = mixing_warning([c["license"] for c in contributed.values()]) \

@@ -109,17 +109,18 @@ def overwrite(
     written again with the same ``metadata``: the latest version is returned and no commit is
     made, so a rerun that changes nothing leaves the table's history alone. Columns in
     :data:`RUN_STAMPS` (the run that wrote a row) do not count as a change: rows found again by a
-    later run keep the stamp of the run that first wrote them. The comparison uses a fingerprint stored in each
-    commit's metadata, so it costs one hash of ``data`` and no read of the table.
+    later run keep the stamp of the run that first wrote them. The comparison uses a fingerprint
+    stored in each commit's metadata, so it costs one hash of ``data`` and no read of the table.
     """
     from deltalake import CommitProperties, write_deltalake
 
-    arrow = _to_arrow(data, schema)
+    if isinstance(data, pl.DataFrame) and schema is not None:
+        data = data.select([pl.col(c).cast(t) for c, t in schema.items()])
+    arrow = _to_arrow(data, None)
     custom = dict(metadata or {})
     if isinstance(data, pl.DataFrame):
-        frame = data if schema is None else pl.from_arrow(arrow)
         # the commit metadata is part of what "unchanged" means (a corpus version's manifest)
-        stable = frame.drop(RUN_STAMPS, strict=False)  # type: ignore[union-attr]
+        stable = data.drop(RUN_STAMPS, strict=False)
         custom[FINGERPRINT_KEY] = json_hash([fingerprint(stable), custom])
         if exists(path):
             table = open_table(path)

@@ -30,6 +30,7 @@ class Published:
     created: bool  # False when an identical version already existed
     manifest: dict[str, Any]
     manifest_path: Path
+    card_markdown: str | None = None  # the version's data card
 
 
 def code_version() -> str:
@@ -73,7 +74,7 @@ def publish(
         path = at.manifest(corpus, latest["version"])
         if not path.exists():  # a run killed between the commit and the manifest file
             _write_manifest(path, latest)
-        return Published(corpus, latest["version"], chash, False, latest, path)
+        return Published(corpus, latest["version"], chash, False, latest, path, card_markdown)
     manifest: dict[str, Any] = {
         "corpus": corpus,
         "content_hash": chash,
@@ -99,7 +100,7 @@ def publish(
     path = at.manifest(corpus, version)
     crash_point("corpus.manifest.before", path)
     _write_manifest(path, manifest)
-    return Published(corpus, version, chash, True, manifest, path)
+    return Published(corpus, version, chash, True, manifest, path, card_markdown)
 
 
 def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:

@@ -113,7 +113,7 @@ def test_licences_are_validated_and_unknown_spdx_ids_warned(factory: Path, tmp_p
 def test_the_data_card_lists_licences_and_warns_on_mixed_ones(factory: Path) -> None:
     import polars as pl
 
-    from corpusmill.config.licenses import family, mixing_warning
+    from corpusmill.licenses import family, mixing_warning
     from corpusmill.corpora import data_card
     from corpusmill.corpus import BuildResult
 
@@ -125,7 +125,7 @@ def test_the_data_card_lists_licences_and_warns_on_mixed_ones(factory: Path) -> 
     frame = pl.DataFrame({"pair_id": ["1", "2", "3"], "_source": [a.name, b.name, b.name]})
     excluded = pl.DataFrame({"reason": ["dup"] * 2, "check": ["duplicate"] * 2})
     card = data_card(spec, frame, result=BuildResult(frame, excluded, {"deduplicated": 2}),
-                     sources=cfg)  # fmt: skip
+                     licenses=cfg.licenses())  # fmt: skip
     assert card["sources"][a.name] == {"rows": 1, "license": "CC-BY-NC-4.0",
                                        "owner": cfg.license_of(a)[1]}  # fmt: skip
     assert card["sources"][b.name]["rows"] == 2 and card["excluded"] == {"duplicate": 2}

@@ -8,7 +8,7 @@ from assets.metadata import frame_md, run_id, table_metadata
 from assets.resources import CorpusmillResource
 from corpusmill import layout
 from corpusmill.config import SourcesConfig
-from corpusmill.corpora import CORPORA, data_card, publish, read_inputs
+from corpusmill.corpora import CORPORA, publish, read_inputs
 from corpusmill.corpus import CorpusSpec
 from quality import checks
 
@@ -58,7 +58,7 @@ def _corpus_asset(spec: CorpusSpec) -> dg.AssetsDefinition:
         published = publish(corpusmill.lake, spec, result, config=config,
                             input_versions=input_versions,
                             quality=manifest_summary(validation),
-                            sources=corpusmill.config)  # fmt: skip
+                            licenses=corpusmill.config.licenses())  # fmt: skip
         corpusmill.refresh_catalog([spec.name, layout.excluded_view(spec.name)])
         context.log.info(
             f"{spec.name}: version {published.version} "
@@ -67,9 +67,7 @@ def _corpus_asset(spec: CorpusSpec) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata={
                 **table_metadata(result.frame),
-                "data_card": dg.MetadataValue.md(
-                    data_card(spec, result.frame, result=result, sources=corpusmill.config)["markdown"]
-                ),
+                "data_card": dg.MetadataValue.md(published.card_markdown or ""),
                 "version": published.version,
                 "new_version": published.created,
                 "content_hash": published.content_hash,

@@ -282,6 +282,10 @@ class SourcesConfig(_Strict):
                 fed.setdefault(table, []).append(s.name)
         return {t: sorted(fed[t]) for t in canonical.INGESTED_TABLES if t in fed}
 
+    def licenses(self) -> dict[str, tuple[str | None, str | None]]:
+        """Source name -> (licence, owner), for the data cards."""
+        return {s.name: self.license_of(s) for s in self.sources}
+
     def license_of(self, source: Source) -> tuple[str | None, str | None]:
         """(licence, owner) of a source: its own, else its site's."""
         site = self.sites.get(source.site)
@@ -356,7 +360,7 @@ def _warn_unknown_licenses(path: Path, cfg: SourcesConfig) -> None:
     """Warn (not refuse) about licence values that look like SPDX ids this table does not know."""
     import warnings
 
-    from corpusmill.config.licenses import unknown_spdx
+    from corpusmill.licenses import unknown_spdx
 
     named = [(f"site {k!r}", v.license) for k, v in cfg.sites.items()]
     named += [(f"source {s.name!r}", s.license) for s in cfg.sources]

@@ -59,7 +59,7 @@ class Mapper:
         self._units = Units(src, self.table)
         self._times = Timestamps(src.time, cfg.timezone_for(src))
         self._equipment = Equipment(src, cfg.alias_map())
-        self._reshaper = Reshaper(src, _file_id(src, cfg, ctx.file))
+        self._reshaper = Reshaper(src, _file_id(src, ctx.file))
         self._check_columns()
 
     @property
@@ -301,7 +301,7 @@ def _unfactored(cells: pl.DataFrame, dims: Factored | None) -> pl.DataFrame:
     return dims.materialize(cells) if dims is not None else cells
 
 
-def _file_id(src: Source, cfg: SourcesConfig, file: str) -> str | None:
+def _file_id(src: Source, file: str) -> str | None:
     """The batch_id of a run_from: file source's file: its stem, or its path relative to the
     sources file (as given when it lies elsewhere, e.g. an object store)."""
     if src.batch is None or src.batch.run_from != "file":
@@ -310,10 +310,4 @@ def _file_id(src: Source, cfg: SourcesConfig, file: str) -> str | None:
 
     if src.batch.file_id == "stem":
         return PurePosixPath(file.replace("\\", "/")).stem
-    from pathlib import Path
-
-    from corpusmill.ingest.files import provenance_path
-
-    if "://" in file or not Path(file).is_absolute():
-        return file  # already the rows' _file (relative to the sources file) or a URI
-    return provenance_path(cfg, file)
+    return file  # the rows' _file: relative to the sources file, or a URI

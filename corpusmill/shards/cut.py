@@ -111,8 +111,17 @@ def _shard_rows(
         },
         schema_overrides={"devices": pl.Int64},
     )
-    shards = (
-        assigned.group_by("shard_id", "pool")
+    shards = _aggregate(assigned, meta, hours=pl.col("tokens") * job.epochs / pl.col("_dev_rate"))
+    return shards.select([pl.col(c).cast(t) for c, t in SHARDS_SCHEMA.items()])
+
+
+def _aggregate(
+    items: pl.DataFrame, meta: pl.DataFrame, *, hours: pl.Expr, **extra: pl.Expr
+) -> pl.DataFrame:
+    """One row per shard from its items (``shard_id``, ``pool``, ``local``, sizes), joined to the
+    pools' ``meta`` (``devices`` ...); ``hours`` predicts a shard's training hours."""
+    return (
+        items.group_by("shard_id", "pool")
         .agg(
             samples=pl.len().cast(pl.Int64),
             tokens=pl.col("n_tokens").sum(),
@@ -120,16 +129,16 @@ def _shard_rows(
             first_item=pl.col("item_id").min(),
             last_item=pl.col("item_id").max(),
             local=pl.col("local").first(),
+            **extra,
         )
         .join(meta, on="pool", how="left")
         .with_columns(
             rank=pl.col("local") % pl.col("devices"),
-            predicted_hours=pl.col("tokens") * job.epochs / pl.col("_dev_rate"),
+            predicted_hours=hours,
             file=pl.lit(None, dtype=pl.String),
         )
         .sort("shard_id")
     )
-    return shards.select([pl.col(c).cast(t) for c, t in SHARDS_SCHEMA.items()])
 
 
 #: What :func:`stratify_shards` balances by default (columns a corpus lacks are skipped).
@@ -248,25 +257,8 @@ def stratify_shards(
         next_id += local_base
     cut = pl.concat(frames).sort("item_id")
 
-    shards = (
-        cut.group_by("shard_id", "pool")
-        .agg(
-            samples=pl.len().cast(pl.Int64),
-            tokens=pl.col("n_tokens").sum(),
-            bytes=pl.col("n_bytes").sum(),
-            first_item=pl.col("item_id").min(),
-            last_item=pl.col("item_id").max(),
-            local=pl.col("local").first(),
-            split=pl.col("_split").first(),
-        )
-        .join(meta, on="pool", how="left")
-        .with_columns(
-            rank=pl.col("local") % pl.col("devices"),
-            predicted_hours=pl.col("tokens") * pl.col("h_per_tok"),
-            file=pl.lit(None, dtype=pl.String),
-        )
-        .sort("shard_id")
-    )
+    shards = _aggregate(cut, meta, hours=pl.col("tokens") * pl.col("h_per_tok"),
+                        split=pl.col("_split").first())  # fmt: skip
     shard_split = dict(shards.select("shard_id", "split").iter_rows())
     shards = shards.select([pl.col(c).cast(t) for c, t in SHARDS_SCHEMA.items()])
     counts = dict(shards.group_by("pool").len().iter_rows())
