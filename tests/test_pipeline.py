@@ -94,7 +94,8 @@ def test_shard_plan_covers_the_corpus(built) -> None:
 
 def test_checks_were_emitted_with_the_materializations(built) -> None:
     home, report = built
-    instance = dg.DagsterInstance.get()
+    # this home's own instance: another test on the worker may have pointed DAGSTER_HOME elsewhere
+    instance = dg.DagsterInstance.from_config(str(home.dagster))
     key = dg.AssetKey("sensor_readings")
     records = instance.event_log_storage.get_asset_check_execution_history(
         dg.AssetCheckKey(key, "sensor_readings_suite"), limit=5
