@@ -51,6 +51,7 @@ from corpusmill.ingest.ledger import (
 )
 from corpusmill.ingest.stream import SourceStream, _prefetch
 from corpusmill.layout import Lake
+from corpusmill.progress import current as watcher
 
 __all__ = [
     "BATCH_ROWS",
@@ -113,6 +114,8 @@ def ingest_source(
         ]
         if todo or removed or any(r.status == "duplicate" for r in results):
             say(f"{src.name}: {len(todo)} file(s) to ingest, {len(removed)} removed")
+            watch = watcher()
+            watch.source_started(src.name, files=len(todo), nbytes=sum(fr.size for fr in todo))
             stream = SourceStream(cfg, src, table, todo, run_id=run_id, sidecar=sidecar,
                                   storage_options=storage_options, say=say, workdir=workdir,
                                   opened=opened)  # fmt: skip
@@ -125,5 +128,6 @@ def ingest_source(
             lake.replace_rows(at.quarantine("ingest", src.name), stream.quarantine_frame(),
                               where=where)  # fmt: skip
             lake.replace_rows(at.aliases(src.name), stream.alias_frame(), where=where)
+            watch.source_done(src.name)
         _write_ledger(lake_root, src.name, results, shash, run_id, previous)
         return SourceResult(src.name, table, results, removed, time.perf_counter() - t0)
