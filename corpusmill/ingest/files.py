@@ -51,7 +51,11 @@ def resolve_files(
     elif pattern is not None:
         found = [str(pattern)] if pattern.exists() else []
     else:
-        found = sorted(str(p) for p in cfg.base_dir.glob(src.path) if p.is_file())
+        # an absolute pattern is globbed from its anchor (pathlib globs relative patterns only)
+        given = Path(src.path)
+        base, rel = ((Path(given.anchor), str(given.relative_to(given.anchor)))
+                     if given.is_absolute() else (cfg.base_dir, src.path))  # fmt: skip
+        found = sorted(str(p) for p in base.glob(rel) if p.is_file())
     local_roots = [Path(r) for r in roots if not is_uri(r)]
     for f in found:
         real = Path(os.path.realpath(f))
