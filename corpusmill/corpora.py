@@ -15,11 +15,11 @@ from typing import Any
 import polars as pl
 
 from corpusmill import canonical, lake, versions
-from corpusmill.licenses import mixing_warning
 from corpusmill.corpus import BuildResult, CorpusError, CorpusSpec
 from corpusmill.images import EXCLUSION_CHECKS as IMAGE_CHECKS
 from corpusmill.images import IMAGE_CORPUS_SCHEMA, ImageConfig, build_image_corpus, store_images
 from corpusmill.layout import Lake
+from corpusmill.licenses import mixing_warning
 from corpusmill.process_quality import EXCLUSION_CHECKS as PROCESS_QUALITY_CHECKS
 from corpusmill.process_quality import (
     PROCESS_QUALITY_SCHEMA,
@@ -55,6 +55,13 @@ def _process_quality(inputs: Mapping[str, pl.DataFrame], config: ProcessQualityC
 
 def _images(inputs: Mapping[str, pl.DataFrame], config: ImageConfig) -> BuildResult:
     return build_image_corpus(inputs["inspection_images"], config=config)
+
+
+def _store_images(lake_root: Path, frame: pl.DataFrame) -> None:
+    """The corpus references its images by hash: their bytes are stored once in the lake."""
+    images = lake.read(Lake(lake_root).table("inspection_images"),
+                       schema=canonical.schema("inspection_images"))  # fmt: skip
+    store_images(lake_root, images, frame)
 
 
 CORPORA: dict[str, CorpusSpec] = {
@@ -114,6 +121,7 @@ CORPORA: dict[str, CorpusSpec] = {
             defaults=ImageConfig(),
             builder=_images,
             checks=IMAGE_CHECKS,
+            store=_store_images,
             description="Labelled inspection images without exact or near duplicates, stored once "
             "by content hash and split by lot.",
         ),
@@ -164,10 +172,8 @@ def publish(
         card=card, card_markdown=card["markdown"],
     )  # fmt: skip
     lake.overwrite(Lake(lake_root).excluded(spec.name), result.excluded)
-    if spec.name == "image_corpus":  # the corpus references its images by hash: store them once
-        images = lake.read(Lake(lake_root).table("inspection_images"),
-                           schema=canonical.schema("inspection_images"))  # fmt: skip
-        store_images(lake_root, images, result.frame)
+    if spec.store is not None:
+        spec.store(lake_root, result.frame)
     return published
 
 

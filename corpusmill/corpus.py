@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -54,6 +55,9 @@ class CorpusSpec:
         Every ``check`` an excluded row may carry.
     description
         One sentence: what the corpus holds (the Dagster UI shows it).
+    store
+        ``store(lake_root, frame)``, run after each publish, for a corpus whose rows reference
+        content kept outside the table (image bytes stored once by hash); ``None`` for the rest.
     """
 
     name: str
@@ -64,6 +68,7 @@ class CorpusSpec:
     builder: Callable[[Mapping[str, pl.DataFrame], Any], BuildResult]
     checks: tuple[str, ...]
     description: str
+    store: Callable[[Path, pl.DataFrame], None] | None = None
 
     @property
     def config_model(self) -> type:
