@@ -152,22 +152,34 @@ class CorpusSpec:
     def items(self, frame: pl.DataFrame) -> pl.DataFrame:
         """One row per training sample: ``item_id``, ``n_tokens``, ``n_bytes`` (the planner's sizes).
 
-        Tokens are the corpus's ``n_tokens``; a window counts one token per channel per step; any
-        other row counts one. Bytes are the UTF-8 length of its text columns, plus 8 per window cell.
+        Tokens (what a step's compute grows with): the corpus's ``n_tokens`` for text; one per
+        channel per step for a window; for an image, its 16×16 patches (what a vision transformer
+        reads); for a row of features (``process_quality``), its non-null numeric cells; else one.
+        Bytes: the UTF-8 length of the string columns, 8 per numeric cell, 8 per window cell, plus
+        the stored object (``size_bytes``) a row references.
         """
-        if "n_tokens" in frame.columns:
+        schema = frame.schema
+        numeric = [c for c, t in schema.items() if t.is_numeric() and c != self.id_column]
+        if "n_tokens" in schema:
             tokens = pl.col("n_tokens").cast(pl.Int64)
-        elif "n_steps" in frame.columns:
+        elif "n_steps" in schema:
             tokens = (pl.col("n_steps") * pl.col("channels").list.len()).cast(pl.Int64)
+        elif {"width", "height", "size_bytes"} <= set(schema):
+            patches = (pl.col("width") + 15) // 16 * ((pl.col("height") + 15) // 16)
+            tokens = patches.cast(pl.Int64).fill_null(1)
+        elif numeric:
+            tokens = pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int64) for c in numeric])
         else:
             tokens = pl.lit(1, pl.Int64)
         size = pl.sum_horizontal(
-            [pl.col(c).cast(pl.String).str.len_bytes().fill_null(0)
-             for c, t in frame.schema.items() if t == pl.String]
+            [pl.col(c).str.len_bytes().fill_null(0) for c, t in schema.items() if t == pl.String]
+            + [pl.col(c).is_not_null().cast(pl.Int64) * 8 for c in numeric]
             or [pl.lit(0)]
         )  # fmt: skip
-        if "n_steps" in frame.columns:
+        if "n_steps" in schema:
             size = size + pl.col("n_steps") * pl.col("channels").list.len() * 8
+        if "size_bytes" in schema:
+            size = size + pl.col("size_bytes").fill_null(0)
         return frame.select(
             pl.col(self.id_column).cast(pl.String).alias("item_id"),
             tokens.clip(lower_bound=1).alias("n_tokens"),
