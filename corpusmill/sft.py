@@ -240,7 +240,7 @@ def _split_symptom_action(df: pl.DataFrame, patterns: tuple[str, ...]) -> pl.Dat
     symptom, response = pl.col("symptom"), pl.col("response")
     for p in patterns:
         parts = pl.col("symptom").str.extract_groups(p)
-        sym = parts.struct.field("symptom").fill_null("").str.strip_chars()
+        sym = parts.struct.field("symptom").fill_null("").str.strip_chars(" \t\n/-.,;:")
         act = parts.struct.field("action").fill_null("").str.strip_chars()
         take = (pl.col("response") == "") & (act != "")
         df = df.with_columns(

@@ -344,10 +344,11 @@ def check_text_regex(pattern: str) -> str:
     try:
         empty = pl.Series([""], dtype=pl.String).str.contains(pattern).item()
     except Exception as e:  # noqa: BLE001 - polars raises ComputeError with the parser's message
-        first = str(e).strip().splitlines()
+        lines = [ln.strip() for ln in str(e).split("This error occurred")[0].splitlines()]
+        why = next((ln for ln in lines if ln.startswith("error:")), lines[0] if lines else str(e))
         raise ValueError(
             f"{pattern!r} is not a regular expression polars can run (Rust syntax: no "
-            f"look-around or back-references): {first[-1] if first else e}"
+            f"look-around or back-references): {why.removeprefix('error: ')}"
         ) from None
     if empty:
         raise ValueError(f"{pattern!r} matches the empty string; it would mark every text")

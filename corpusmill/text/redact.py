@@ -144,3 +144,40 @@ def redact_confidential(
         for kind, cols in per_rule.items()
     ]
     return df.with_columns(totals).drop([x for cols in per_rule.values() for x in cols])
+
+
+def surviving_items(texts: pl.Series, items: list[str]) -> list[str]:
+    """The ``items`` (planted or known confidential strings) still found in ``texts``, as
+    written or NFKC-normalised, case-insensitively; empty when redaction caught every one."""
+    blob = pl.Series("t", texts, dtype=pl.String).drop_nulls().str.to_lowercase()
+    left = []
+    for item in items:
+        forms = {item.lower(), normalize_term(item).lower()}
+        if any(blob.str.contains(form, literal=True).any() for form in forms):
+            left.append(item)
+    return left
+
+
+def redaction_report(
+    redacted: Mapping[str, int], planted: Mapping[str, int]
+) -> dict[str, dict[str, Any]]:
+    """Precision per placeholder of a redaction run whose planted pieces are known.
+
+    ``redacted``: matches replaced per placeholder (a manifest's ``counts.redactions``);
+    ``planted``: pieces planted per placeholder (``ground_truth.json`` ``redaction.planted``).
+    With recall checked separately (:func:`surviving_items` finds none of the planted pieces),
+    every match beyond the planted ones is a false positive: ``false_positives = redacted -
+    planted`` and ``precision = planted / redacted``; ``missed`` is ``planted - redacted`` when
+    fewer matches than pieces were redacted (a lower bound on the pieces missed).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for ph in sorted(set(redacted) | set(planted)):
+        r, p = int(redacted.get(ph, 0)), int(planted.get(ph, 0))
+        out[ph] = {
+            "planted": p,
+            "redacted": r,
+            "false_positives": max(0, r - p),
+            "missed": max(0, p - r),
+            "precision": round(min(p, r) / r, 4) if r else None,
+        }
+    return out
