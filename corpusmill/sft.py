@@ -162,7 +162,7 @@ class SftConfig:
     split_patterns: tuple[str, ...] = DEFAULT_SPLIT_PATTERNS
     # regexes on the cleaned action: a match is a routine "no findings" record (no pair)
     no_finding_patterns: tuple[str, ...] = DEFAULT_NO_FINDING_PATTERNS
-    near_dup_threshold: float = 0.8  # MinHash Jaccard estimate of instruction + response
+    near_dup_threshold: float = 0.8  # MinHash Jaccard estimate of symptom + response
     num_perm: int = 128
     shingle: int = 5
     seed: int = 1
@@ -292,7 +292,7 @@ _SEPS = ",;，；。!?！？\n"
 _CLAUSE_CHARS = rf"(?:[^{_SEPS}.]|\.[^\s])*"
 #: A clause (between separators) that holds a placeholder, with its trailing separator.
 PLACEHOLDER_CLAUSE_RE = (
-    rf"[ \t]*{_CLAUSE_CHARS}{PLACEHOLDER_RE}{_CLAUSE_CHARS}(?:[{_SEPS}]|\.(?:\s|$))?"
+    rf"[ \t]*{_CLAUSE_CHARS}{PLACEHOLDER_RE}{_CLAUSE_CHARS}(?:[{_SEPS}]|\.(\s|$))?"
 )
 
 
@@ -301,7 +301,7 @@ def prompt_symptom_expr(column: str = "symptom") -> pl.Expr:
     -> "主轴异响"), trimmed of the separators left at its ends."""
     c = pl.col(column)
     kept = (
-        c.str.replace_all(PLACEHOLDER_CLAUSE_RE, "")
+        c.str.replace_all(PLACEHOLDER_CLAUSE_RE, "${1}")  # keeps the space after a full stop
         .str.strip_chars(" \t" + _SEPS)
         .str.replace_all(r"[ \t]{2,}", " ")
     )
@@ -445,10 +445,11 @@ def mine_sft_pairs(
     )
     df = df.filter(pl.col("_dup").is_null())
 
-    # Near duplicates (MinHash LSH over instruction + response), greedy in record-key order.
+    # Near duplicates (MinHash LSH over the prompt's symptom + the response: the template's own
+    # words would make any two short pairs look alike), greedy in record-key order.
     near = near_duplicates(
         df.get_column("_key").to_list(),
-        df.select(pl.concat_str(["instruction", "response"], separator="\n")).to_series().to_list(),
+        df.select(pl.concat_str(["symptom", "response"], separator="\n")).to_series().to_list(),
         threshold=config.near_dup_threshold,
         num_perm=config.num_perm,
         shingle=config.shingle,
