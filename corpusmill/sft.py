@@ -141,8 +141,8 @@ DEFAULT_SPLIT_PATTERNS: tuple[str, ...] = (
 )
 
 DEFAULT_NO_FINDING_PATTERNS: tuple[str, ...] = (
-    r"^(?i:no findings?|nothing found|nothing abnormal|all (?:checks|items) (?:ok|passed|normal)|"
-    r"no (?:faults?|defects?|issues?|problems?|abnormalit(?:y|ies)) found)(?-u:\b)",
+    (r"^(?i:no findings?|nothing found|nothing abnormal|all (?:checks|items) (?:ok|passed|normal)|"
+    r"no (?:faults?|defects?|issues?|problems?|abnormalit(?:y|ies)) found)(?-u:\b)"),
     r"^(?:正常|各项检查正常|无异常|未见异常|未发现异常|检查正常)",
 )
 
@@ -359,7 +359,7 @@ def messages_expr() -> pl.Expr:
         [
             pl.struct(pl.lit(role).alias("role"), pl.col(col).alias("content"))
             for role, col in (("system", "_system"), ("user", "instruction"),
-                              ("assistant", "response"))  # fmt: skip
+                              ("assistant", "response"))
         ]
     )
 
@@ -373,7 +373,7 @@ def _dropped(df: pl.DataFrame, reasons: list[str], check: str) -> pl.DataFrame:
 def mine_sft_pairs(
     maintenance: pl.DataFrame,
     *,
-    config: SftConfig = SftConfig(),  # noqa: B008 - frozen dataclass, safe default
+    config: SftConfig = SftConfig(),
 ) -> BuildResult:
     """Mine instruction/response pairs from canonical ``maintenance_records``.
 

@@ -107,9 +107,9 @@ corpora:
     ("block", "message"),
     [
         ("      serials: ['SN-(?=[0-9])']",
-         "confidential.serials: item 0: 'SN-(?=[0-9])' is not a regular expression "
+         ("confidential.serials: item 0: 'SN-(?=[0-9])' is not a regular expression "
          "polars can run (Rust syntax: no look-around or back-references): look-around, "
-         "including look-ahead and look-behind, is not supported"),
+         "including look-ahead and look-behind, is not supported")),
         ("      suppliers: ['  ']", "confidential.suppliers: item 0 is empty"),
         ("      recipes: ['R?']", "'R?' matches the empty string"),
         ("      vendors: [ACME]", "confidential.vendors: Extra inputs are not permitted"),

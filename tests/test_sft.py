@@ -171,7 +171,7 @@ def test_routine_and_no_finding_records_make_no_pairs():
 def test_a_symptom_of_nothing_but_personal_data_makes_no_pair():
     pairs, excluded = _mined(
         records({"record_id": "WO-14", "text": "报修人：张伟，电话：13812345678",
-                 "action": "更换主轴轴承并试运行"})  # fmt: skip
+                 "action": "更换主轴轴承并试运行"})
     )
     assert pairs.height == 0
     assert excluded.select("reason", "check").rows() == [
@@ -189,8 +189,8 @@ def test_no_placeholder_reaches_a_prompt():
     config = SftConfig(confidential={"suppliers": ["SKF"]})
     pairs = mine_sft_pairs(records(*rows), config=config).frame
     assert pairs["instruction"].to_list() == [
-        "Equipment reported: Hydraulic leak at the chuck; Oil on the floor. Please give a diagnosis "
-        "and the corrective action.",
+        ("Equipment reported: Hydraulic leak at the chuck; Oil on the floor. Please give a diagnosis "
+        "and the corrective action."),
         "设备报告：主轴异响,温度偏高。 请给出诊断和处理措施。",
     ]
     assert pairs["response"][1] == "更换主轴轴承,备件来自[SUPPLIER]"  # responses keep them
@@ -227,13 +227,12 @@ corpora:
     path = tmp_path / "sources.yaml"
     path.write_text(SOURCES + block, encoding="utf-8")
     cfg = config.load(path).corpus_config("sft_pairs")
-    pairs, excluded = (lambda r: (r.frame, r.excluded))(
-        mine_sft_pairs(records(EN, {**EN, "record_id": "WO-40", "maintenance_type": "PM02",
-                                    "text": "Boom cylinder leaking"}), config=cfg)  # fmt: skip
-    )
+    result = mine_sft_pairs(records(EN, {**EN, "record_id": "WO-40", "maintenance_type": "PM02",
+                                         "text": "Boom cylinder leaking"}), config=cfg)  # fmt: skip
+    pairs, excluded = result.frame, result.excluded
     assert pairs.select("instruction", "template").rows() == [
-        ("plant1/press/line2/P-02: Hydraulic pressure drops below 10 MPa during pressing. "
-         "What was done?", "repair")
+        (("plant1/press/line2/P-02: Hydraulic pressure drops below 10 MPa during pressing. "
+         "What was done?"), "repair")
     ]
     assert pairs["messages"][0][0] == {"role": "system", "content": "You are a repair expert."}
     assert excluded.select("record_id", "reason").rows() == [("WO-40", "routine_record_type")]
@@ -256,12 +255,12 @@ sources:
          "templates.diagnosis: user.en must contain {symptom}"),
         ("{templates: {diagnosis: {system: {zh: a}, user: {zh: '{symptom}', en: '{symptom}'}}}}",
          "system needs a text for en"),
-        ("{templates: {diagnosis: {system: {zh: a, en: b}, user: {zh: '{symptom} {lot}', "
-         "en: '{symptom}'}}}}", "unknown field(s) ['lot']; fields: symptom, equipment"),
+        (("{templates: {diagnosis: {system: {zh: a, en: b}, user: {zh: '{symptom} {lot}', "
+         "en: '{symptom}'}}}}"), "unknown field(s) ['lot']; fields: symptom, equipment"),
         ("{split_patterns: ['(?P<symptom>.+) - (.+)']}",
          "split_patterns[0]: '(?P<symptom>.+) - (.+)' needs named groups"),
-        ("{no_finding_patterns: ['(?<=a)b']}", "no_finding_patterns[0]: '(?<=a)b' is not a "
-         "regular expression polars can run"),
+        ("{no_finding_patterns: ['(?<=a)b']}", ("no_finding_patterns[0]: '(?<=a)b' is not a "
+         "regular expression polars can run")),
     ],
     ids=["no-template", "no-symptom", "one-language", "unknown-field", "split-groups",
          "look-behind"],

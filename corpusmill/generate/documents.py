@@ -12,8 +12,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from corpusmill.generate.files import write_csv
 from corpusmill.generate.confidential import ConfidentialPlanter
+from corpusmill.generate.files import write_csv
 from corpusmill.generate.maintenance import PiiPlanter
 from corpusmill.generate.plant import IMM, Order, Plan, rng_for, utc_midnight
 from corpusmill.generate.truth import Written, tally_for
