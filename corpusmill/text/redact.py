@@ -4,9 +4,15 @@ setpoints, redacted into typed placeholders (``[SUPPLIER]``, ``[SERIAL]`` ...).
 A plant declares them once under ``corpora.text_corpus.confidential`` (validated by
 :class:`corpusmill.config.blocks.ConfidentialTerms`); :func:`compile_terms` turns the block into
 :class:`Rule` s and :func:`redact_confidential` applies them to a text column, counting every
-match per kind. Each literal list becomes one alternation regex, longest term first (the Rust
-regex engine polars runs compiles such an alternation to an Aho-Corasick automaton), so a list of
-thousands of names costs one pass over the column, not one per name.
+match per kind.
+
+Literal lists run as Aho-Corasick automata over the whole column (polars ``str.replace_many`` /
+``str.extract_many``, leftmost match, the longest term first), not as one regex per term or one
+big alternation regex: thousands of names cost one pass (``bench/redact.py`` measures it against
+a ``replace_all`` per term). Word boundaries (``Lee`` must not match inside ``Leeds``) are kept by
+marking both ends of every run of ASCII letters and digits, in the texts and in the terms alike,
+with a separator character (``\x1f``, which cleaning removes from texts) before the scan, and
+removing the marks after it. Patterns run as polars (Rust) regexes, over the rows of their site.
 
 Warnings
 --------
@@ -19,6 +25,7 @@ digit only matches at a word boundary there (``Lee`` does not match inside ``Lee
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,8 +43,9 @@ from corpusmill.config.blocks import (
 #: Confidential kinds in the order they are applied (literal lists first), and their placeholders.
 CONFIDENTIAL_PLACEHOLDERS: dict[str, str] = {**CONFIDENTIAL_TERMS, **CONFIDENTIAL_PATTERNS}
 
-_B = r"(?-u:\b)"
-_META = set("\\.+*?()|[]{}^$#&-~")
+#: Marks both ends of each ASCII letter/digit run while literal terms are matched.
+MARK = "\x1f"
+_WORD_RUN = r"([0-9A-Za-z]+)"
 
 
 @dataclass(frozen=True)
@@ -46,8 +54,10 @@ class Rule:
 
     kind: str  # suppliers | customers | names | serials | recipes | setpoints
     placeholder: str
-    pattern: str
+    pattern: str | None  # a regex (pattern kinds); None for a literal list
     site: str | None = None  # None: every row
+    #: a literal list's terms, normalised, longest first (matched ASCII case-insensitively)
+    terms: tuple[str, ...] = ()
 
 
 def normalize_term(term: str) -> str:
@@ -55,31 +65,23 @@ def normalize_term(term: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", term).split())
 
 
-def _escape(term: str) -> str:
-    out = "".join("\\" + ch if ch in _META else ch for ch in term)
-    out = out.replace(" ", r"[ \t]+")  # cleaning collapses runs, but a tab may remain
-    if term[:1].isascii() and term[:1].isalnum():
-        out = _B + out
-    if term[-1:].isascii() and term[-1:].isalnum():
-        out = out + _B
-    return out
+def unique_terms(terms: list[str]) -> list[str]:
+    """Normalised, de-duplicated terms, longest first (so that "Parker Hannifin Corp" wins over
+    "Parker Hannifin" where both start)."""
+    return sorted({normalize_term(t) for t in terms if t.strip()}, key=lambda t: (-len(t), t))
 
 
-def literal_pattern(terms: list[str]) -> str | None:
-    """One case-insensitive alternation of ``terms``, longest first (so that "Parker Hannifin
-    Corp" wins over "Parker Hannifin"); None for no terms."""
-    unique = sorted({normalize_term(t) for t in terms if t.strip()}, key=lambda t: (-len(t), t))
-    if not unique:
-        return None
-    return "(?i:" + "|".join(_escape(t) for t in unique) + ")"
+def mark_words(text: str) -> str:
+    """``text`` with :data:`MARK` around each run of ASCII letters and digits."""
+    return re.sub(_WORD_RUN, MARK + r"\1" + MARK, text)
 
 
 def _rules_of(lists: Any, site: str | None) -> list[Rule]:
     rules = []
     for kind, placeholder in CONFIDENTIAL_TERMS.items():
-        pattern = literal_pattern(getattr(lists, kind))
-        if pattern:
-            rules.append(Rule(kind, placeholder, pattern, site))
+        terms = tuple(unique_terms(getattr(lists, kind)))
+        if terms:
+            rules.append(Rule(kind, placeholder, None, site, terms))
     for kind, placeholder in CONFIDENTIAL_PATTERNS.items():
         patterns = getattr(lists, kind)
         if patterns:
@@ -115,6 +117,16 @@ def count_column(kind: str) -> str:
     return f"redact_{kind}"
 
 
+def _literal_redact(texts: pl.Series, rule: Rule) -> tuple[pl.Series, pl.Series]:
+    """The texts with the rule's terms replaced, and the matches per text (Aho-Corasick)."""
+    marked = texts.str.replace_all(_WORD_RUN, MARK + "${1}" + MARK)
+    patterns = [mark_words(t) for t in rule.terms]
+    opts = {"ascii_case_insensitive": True, "leftmost": True}
+    n = marked.str.extract_many(patterns, **opts).list.len().cast(pl.Int64).fill_null(0)
+    out = marked.str.replace_many(patterns, [rule.placeholder] * len(patterns), **opts)
+    return out.str.replace_all(MARK, "", literal=True), n
+
+
 def redact_confidential(
     df: pl.DataFrame, column: str, rules: tuple[Rule, ...], *, site_column: str | None = None
 ) -> pl.DataFrame:
@@ -124,26 +136,41 @@ def redact_confidential(
     that row. A rule limited to a site applies to rows whose ``site_column`` (an equipment id)
     starts with ``<site>/``, and to rows where it is null or absent (site unknown: redact).
     """
-    c = pl.col(column)
     per_rule: dict[str, list[str]] = {kind: [] for kind in CONFIDENTIAL_PLACEHOLDERS}
+    text = df.get_column(column)
+    by_site = site_column is not None and site_column in df.columns
     for i, rule in enumerate(rules):
-        n = c.str.count_matches(rule.pattern).cast(pl.Int64).fill_null(0)
-        replaced = c.str.replace_all(rule.pattern, rule.placeholder)
-        if rule.site is not None and site_column is not None and site_column in df.columns:
+        rows = pl.col("_text").is_not_null()  # a null text holds nothing
+        if rule.site is not None and by_site:
             s = pl.col(site_column)
-            here = s.is_null() | s.str.starts_with(f"{rule.site}/")
-            n = pl.when(here).then(n).otherwise(0)
-            replaced = pl.when(here).then(replaced).otherwise(c)
-        name = f"_redact_rule_{i}"
-        df = df.with_columns(n.alias(name)).with_columns(replaced.alias(column))
-        per_rule[rule.kind].append(name)
+            rows = s.is_null() | s.str.starts_with(f"{rule.site}/")
+        if rule.terms:  # only rows holding a term (or a case variant) can match
+            rows = rows & pl.col("_text").str.contains_any(list(rule.terms),
+                                                           ascii_case_insensitive=True)
+        frame = pl.DataFrame({"_text": text})
+        if by_site:
+            frame = frame.with_columns(df.get_column(site_column))
+        idx = frame.select(rows.fill_null(False).arg_true()).to_series()
+        counts = pl.Series(f"_redact_rule_{i}", [0] * df.height, dtype=pl.Int64)
+        if idx.len():
+            sub = text.gather(idx)
+            if rule.pattern is None:
+                replaced, n = _literal_redact(sub, rule)
+            else:
+                n = sub.str.count_matches(rule.pattern).cast(pl.Int64).fill_null(0)
+                replaced = sub.str.replace_all(rule.pattern, rule.placeholder)
+            text = text.scatter(idx, replaced)
+            counts = counts.scatter(idx, n)
+        df = df.with_columns(counts)
+        per_rule[rule.kind].append(counts.name)
     totals = [
         (pl.sum_horizontal([pl.col(x) for x in cols]) if cols else pl.lit(0))
         .cast(pl.Int64)
         .alias(count_column(kind))
         for kind, cols in per_rule.items()
     ]
-    return df.with_columns(totals).drop([x for cols in per_rule.values() for x in cols])
+    df = df.with_columns(text.alias(column), *totals)
+    return df.drop([x for cols in per_rule.values() for x in cols])
 
 
 def surviving_items(texts: pl.Series, items: list[str]) -> list[str]:
