@@ -137,7 +137,7 @@ def redact_confidential(
     starts with ``<site>/``, and to rows where it is null or absent (site unknown: redact).
     """
     per_rule: dict[str, list[str]] = {kind: [] for kind in CONFIDENTIAL_PLACEHOLDERS}
-    text = df.get_column(column)
+    text = df.get_column(column).clone()  # scatter below writes in place
     by_site = site_column is not None and site_column in df.columns
     for i, rule in enumerate(rules):
         rows = pl.col("_text").is_not_null()  # a null text holds nothing
