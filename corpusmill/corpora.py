@@ -219,6 +219,8 @@ def data_card(
             if ex.height and "check" in ex.columns else {}
         )  # fmt: skip
         card["stats"] = {k: v for k, v in result.stats.items() if isinstance(v, int | float)}
+        if isinstance(result.stats.get("redactions"), dict):  # matches per placeholder
+            card["redactions"] = dict(result.stats["redactions"])
     card["limitations"] = [
         "licences are as declared in the sources file; unknown licences are listed as such",
         "rows are only as good as the sources' own data; see the quality results in the manifest",
@@ -246,6 +248,10 @@ def render_card(card: dict[str, Any]) -> str:
         out += ["", "## Filters, dedup and redaction", ""]
         out += [f"- removed by {k}: {v}" for k, v in card.get("excluded", {}).items()]
         out += [f"- {k}: {v}" for k, v in card.get("stats", {}).items()]
+    if card.get("redactions"):
+        out += ["", "## Redactions per placeholder", "",
+                "| placeholder | matches redacted |", "|---|---:|"]  # fmt: skip
+        out += [f"| {k} | {v} |" for k, v in card["redactions"].items()]
     for key, title in (("splits", "Splits"), ("labels", "Label balance"),
                        ("languages", "Languages")):  # fmt: skip
         if card.get(key):

@@ -99,8 +99,19 @@ class CorpusSpec:
             raise CorpusError(f"corpora.{self.name}: {e}") from None
 
     def config_dict(self, config: Any) -> dict[str, Any]:
-        """The resolved settings as plain data (what the config hash is taken of)."""
-        return asdict(config)
+        """The resolved settings as plain data (what the config hash is taken of).
+
+        A non-empty ``confidential`` block (declared supplier names, serial patterns ...) is
+        replaced by its sha256 and term count, so that manifests shipped beside a corpus never
+        list the terms it redacted; a change to the terms still changes the config hash."""
+        out = asdict(config)
+        if out.get("confidential"):
+            import hashlib
+            import json
+
+            blob = json.dumps(out["confidential"], sort_keys=True, ensure_ascii=False).encode()
+            out["confidential"] = {"sha256": hashlib.sha256(blob).hexdigest()}
+        return out
 
     def build(self, inputs: Mapping[str, pl.DataFrame], config: Any = None) -> BuildResult:
         """Run the builder and check its result against this declaration.

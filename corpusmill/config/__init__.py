@@ -255,10 +255,21 @@ class SourcesConfig(_Strict):
     # -- helpers -----------------------------------------------------------------------------
 
     def corpus_config(self, name: str) -> Any:
-        """The settings corpus ``name`` is built with: its defaults, then ``corpora.<name>``."""
+        """The settings corpus ``name`` is built with: its defaults, then ``corpora.<name>``.
+
+        The confidential terms declared under ``corpora.text_corpus.confidential`` also apply to
+        every other corpus that redacts (has a ``confidential`` setting) and declares none."""
+        from dataclasses import fields
+
         from corpusmill.corpora import corpus
 
-        return corpus(name).resolve(self.corpora.get(name))
+        spec = corpus(name)
+        settings = dict(self.corpora.get(name) or {})
+        shared = (self.corpora.get("text_corpus") or {}).get("confidential")
+        redacts = any(f.name == "confidential" for f in fields(spec.defaults))
+        if shared and redacts and "confidential" not in settings:
+            settings["confidential"] = shared
+        return spec.resolve(settings)
 
     def source(self, name: str) -> Source:
         return by_name(self.sources, name, "source")
