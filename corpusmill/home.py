@@ -18,6 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from corpusmill import storage
+from corpusmill.storage import Where
+
 DEFAULT_HOME = ".corpusmill"
 
 #: The first line of a dagster.yaml corpusmill wrote (and may rewrite); any other file is the
@@ -52,8 +55,15 @@ class Home:
         return self.root / "dagster"
 
     @property
-    def lake(self) -> Path:
-        return self.root / "lake"
+    def lake(self) -> Where:
+        """``$CORPUSMILL_LAKE`` when set (a folder, or a URI such as ``s3://bucket/prefix``),
+        else ``<home>/lake``. A local lake is a :class:`Path`, a remote one a URI string."""
+        where = os.environ.get(storage.LAKE_ENV)
+        if not where:
+            return self.root / "lake"
+        if storage.is_remote(where):
+            return storage.normalize(where)
+        return Path(where).expanduser().resolve()
 
     @property
     def catalog(self) -> Path:
@@ -64,7 +74,11 @@ class Home:
         return self.root / "gx"
 
     @property
-    def shards(self) -> Path:
+    def shards(self) -> Where:
+        """Where shard files go: ``<home>/shards``, or ``<lake>/_shards`` for a lake on object
+        storage (so trainers read them from the bucket)."""
+        if storage.is_remote(self.lake):
+            return storage.join(self.lake, "_shards")
         return self.root / "shards"
 
     @property
@@ -176,7 +190,7 @@ def activate(home: str | os.PathLike[str] | Home | None = None) -> Home:
     """
     h = resolve_home(home)
     for d in (h.root, h.dagster, h.lake, h.gx, h.shards):
-        d.mkdir(parents=True, exist_ok=True)
+        storage.make_dirs(d)
     dagster_yaml = h.dagster / "dagster.yaml"
     content = _DAGSTER_YAML.format(storage=h.dagster / "storage", artifacts=h.dagster)
     current = dagster_yaml.read_text(encoding="utf-8") if dagster_yaml.exists() else None
