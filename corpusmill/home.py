@@ -48,7 +48,14 @@ run_coordinator:
 
 @dataclass(frozen=True)
 class Home:
+    """A home folder; ``lake_at`` puts its lake elsewhere (a folder or ``s3://bucket/prefix``).
+
+    :func:`resolve_home` takes ``lake_at`` from ``$CORPUSMILL_LAKE``, so every process of a run
+    (and every later command) finds the same lake; a ``Home`` keeps the lake it was made with.
+    """
+
     root: Path
+    lake_at: str | None = None
 
     @property
     def dagster(self) -> Path:
@@ -56,14 +63,13 @@ class Home:
 
     @property
     def lake(self) -> Where:
-        """``$CORPUSMILL_LAKE`` when set (a folder, or a URI such as ``s3://bucket/prefix``),
-        else ``<home>/lake``. A local lake is a :class:`Path`, a remote one a URI string."""
-        where = os.environ.get(storage.LAKE_ENV)
-        if not where:
+        """``<home>/lake``, or the :attr:`lake_at` location (a local lake is a :class:`Path`, one
+        on object storage a URI string)."""
+        if not self.lake_at:
             return self.root / "lake"
-        if storage.is_remote(where):
-            return storage.normalize(where)
-        return Path(where).expanduser().resolve()
+        if storage.is_remote(self.lake_at):
+            return storage.normalize(self.lake_at)
+        return Path(self.lake_at).expanduser().resolve()
 
     @property
     def catalog(self) -> Path:
@@ -172,11 +178,17 @@ def _scratch(folder: Path) -> Iterator[None]:
 
 
 def resolve_home(home: str | os.PathLike[str] | Home | None = None) -> Home:
-    """``home`` if given, else ``$CORPUSMILL_HOME``, else ``./.corpusmill``; made absolute."""
+    """``home`` if given, else ``$CORPUSMILL_HOME``, else ``./.corpusmill``; made absolute.
+
+    Its lake is ``$CORPUSMILL_LAKE`` when that is set (see :attr:`Home.lake`).
+    """
     if isinstance(home, Home):
         return home
     raw = home or os.environ.get("CORPUSMILL_HOME") or DEFAULT_HOME
-    return Home(Path(raw).expanduser().resolve())
+    lake_at = os.environ.get(storage.LAKE_ENV) or None
+    if lake_at is not None:
+        storage.normalize(lake_at)  # an unsupported scheme or a missing bucket fails here
+    return Home(Path(raw).expanduser().resolve(), lake_at)
 
 
 def activate(home: str | os.PathLike[str] | Home | None = None) -> Home:
@@ -201,8 +213,13 @@ def activate(home: str | os.PathLike[str] | Home | None = None) -> Home:
 
 def point_env(home: Home) -> Home:
     """Point Dagster and Great Expectations at the home (environment variables only; writes
-    nothing), so neither falls back to the user's home directory."""
+    nothing), so neither falls back to the user's home directory; ``$CORPUSMILL_LAKE`` is set
+    to the home's lake location (removed for a home whose lake is ``<home>/lake``)."""
     os.environ["CORPUSMILL_HOME"] = str(home.root)
+    if home.lake_at:  # so the code location (and any child process) finds the same lake
+        os.environ[storage.LAKE_ENV] = home.lake_at
+    else:
+        os.environ.pop(storage.LAKE_ENV, None)
     os.environ["DAGSTER_HOME"] = str(home.dagster)
     os.environ["DAGSTER_DISABLE_TELEMETRY"] = "true"
     os.environ.setdefault("GX_HOME", str(home.gx))
