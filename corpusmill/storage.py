@@ -17,7 +17,6 @@ The lake is put on object storage with ``CORPUSMILL_LAKE=s3://bucket/prefix`` (s
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -262,35 +261,3 @@ def make_dirs(where: Where) -> None:
     """Create a local folder (object storage has no folders: nothing to do)."""
     if not is_remote(where):
         Path(where).mkdir(parents=True, exist_ok=True)
-
-
-@dataclass(frozen=True)
-class LakeLocation:
-    """One location (a local folder or a URI) with the operations above bound to it.
-
-    Holds only the location: credentials are read from the environment on each use.
-    """
-
-    where: Where
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "where", normalize(self.where))
-
-    @property
-    def remote(self) -> bool:
-        return is_remote(self.where)
-
-    def join(self, *parts: str) -> Where:
-        return join(self.where, *parts)
-
-    def storage_options(self) -> dict[str, str] | None:
-        return storage_options(self.where)
-
-    def filesystem(self) -> tuple[pafs.FileSystem, str]:
-        return filesystem(self.where)
-
-    def exists(self) -> bool:
-        return exists(self.where)
-
-    def __str__(self) -> str:
-        return str(self.where)

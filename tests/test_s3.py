@@ -220,3 +220,36 @@ def test_credentials_are_written_nowhere(on_s3, endpoint: str) -> None:
                 assert KEY_ID not in text and SECRET not in text
     finally:
         instance.dispose()
+
+
+def test_locations_keep_their_kind_and_bad_ones_are_refused(tmp_path: Path) -> None:
+    at = Lake("s3://bucket/prefix/")
+    assert at.root == "s3://bucket/prefix"
+    assert at.ledger("line") == "s3://bucket/prefix/_ledger/line"
+    assert storage.relative(at.data_card("text_corpus", 3), at.root) == "_manifests/text_corpus/v3.md"
+    local = Lake(str(tmp_path))
+    assert local.ledger("line") == tmp_path / "_ledger" / "line"
+    with pytest.raises(ValueError, match="unsupported lake location scheme 'gs'"):
+        Lake("gs://bucket/prefix")
+    with pytest.raises(ValueError, match="no bucket"):
+        Lake("s3:///prefix")
+
+
+def test_storage_options_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    assert storage.storage_options("/a/local/lake") is None
+    assert storage.storage_options("s3://b/p") == {
+        "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_REGION": "eu-central-1",
+        "AWS_ALLOW_HTTP": "true",
+    }  # fmt: skip
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://minio.internal:9000")
+    assert "AWS_ALLOW_HTTP" not in storage.storage_options("s3://b/p")
+    fs, path = storage.filesystem("s3://b/p/x")
+    assert path == "b/p/x" and fs.type_name == "s3"
+    assert SECRET not in repr(Lake("s3://b/p"))
