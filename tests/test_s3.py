@@ -253,3 +253,38 @@ def test_storage_options_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     fs, path = storage.filesystem("s3://b/p/x")
     assert path == "b/p/x" and fs.type_name == "s3"
     assert SECRET not in repr(Lake("s3://b/p"))
+
+
+def _replace_rows_worker(table: str, writer: int, env: dict[str, str]) -> None:
+    import os
+
+    import polars as pl
+
+    os.environ.update(env)
+    for n in range(5):
+        frame = pl.DataFrame({"key": [f"{writer}:{n}"], "writer": [str(writer)], "n": [n]})
+        lake.replace_rows(table, frame, where={"key": f"{writer}:{n}"})
+
+
+def test_concurrent_writers_to_one_new_table_lose_no_commit(endpoint: str) -> None:
+    """Three processes create and append to one table at once: conditional writes, no lock."""
+    import multiprocessing
+
+    bucket = f"race-{uuid.uuid4().hex[:12]}"
+    _client(endpoint).create_bucket(Bucket=bucket)
+    env = {"AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET,
+           "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1"}  # fmt: skip
+    table = f"s3://{bucket}/lake/_ledger/shared"
+    ctx = multiprocessing.get_context("spawn")  # deltalake's runtime does not survive a fork
+    procs = [ctx.Process(target=_replace_rows_worker, args=(table, w, env)) for w in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        rows = lake.read(table).sort("writer", "n")
+    assert rows.height == 15
+    assert rows.group_by("writer").len().sort("writer")["len"].to_list() == [5, 5, 5]
