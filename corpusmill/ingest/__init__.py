@@ -87,7 +87,6 @@ def ingest_source(
     if table is None:
         msg = f"source {src.name!r}: kind equipment is read from the registry, not ingested"
         raise IngestError(msg)
-    lake_root = Path(lake_root)
     with tempfile.TemporaryDirectory(prefix="corpusmill-ingest-") as tmp:
         workdir = Path(tmp)
         opened: dict[str, Any] = {}

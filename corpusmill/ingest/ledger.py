@@ -7,7 +7,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -17,6 +16,7 @@ from corpusmill.config import Source, SourcesConfig
 from corpusmill.ingest.files import _stat, resolve_files, source_hash
 from corpusmill.ingest.formats import _read_sidecar
 from corpusmill.layout import Lake
+from corpusmill.storage import Where
 
 LEDGER_SCHEMA = pl.Schema(
     {
@@ -94,7 +94,7 @@ class FilePlan:
 def plan_files(
     cfg: SourcesConfig,
     src: Source,
-    lake_root: Path,
+    lake_root: Where,
     *,
     force: bool = False,
     storage_options: dict | None = None,
@@ -177,10 +177,10 @@ def _checksums(
 
 
 def pending_files(
-    cfg: SourcesConfig, src: Source, lake_root: Path, *, storage_options: dict | None = None
+    cfg: SourcesConfig, src: Source, lake_root: Where, *, storage_options: dict | None = None
 ) -> dict[str, str]:
     """New, changed and removed files of a source: file -> sha256 (or "removed")."""
-    plan = plan_files(cfg, src, Path(lake_root), storage_options=storage_options)
+    plan = plan_files(cfg, src, lake_root, storage_options=storage_options)
     out = {fr.file: fr.sha256 or "" for fr in plan.todo}
     out.update({f: "removed" for f in plan.removed})
     return out
@@ -196,7 +196,7 @@ def _unchanged(prev: dict[str, Any], mtime_ns: int) -> FileResult:
 
 
 def _write_ledger(
-    lake_root: Path, source: str, results: list[FileResult], shash: str, run_id: str,
+    lake_root: Where, source: str, results: list[FileResult], shash: str, run_id: str,
     previous: dict[str, dict[str, Any]],
 ) -> None:  # fmt: skip
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -225,7 +225,7 @@ def _write_ledger(
     lake.overwrite(path, new)
 
 
-def conservation(lake_root: Path, source: str) -> dict[str, int]:
+def conservation(lake_root: Where, source: str) -> dict[str, int]:
     """Units the readers delivered (from the ledger) against rows actually committed to the lake.
 
     For every source, ``units_in == rows_kept + rows_quarantined`` must hold; a mismatch means rows
@@ -236,7 +236,7 @@ def conservation(lake_root: Path, source: str) -> dict[str, int]:
     units_in = int(ledger.filter(pl.col("status") != "duplicate")["units_in"].sum() or 0)
     failed = int(ledger.filter(pl.col("status") == "failed").height)
 
-    def count(path: Path) -> int:
+    def count(path: Where) -> int:
         return lake.scan(path).select(pl.len()).collect().item() if lake.exists(path) else 0
 
     return {
