@@ -256,8 +256,8 @@ def test_quality_lab_blanks_and_decoy_sheet(factory):
     assert {r[9] for r in rows} <= {"pass", "fail"}
 
 
-def test_pii_counts_match_the_text(factory):
-    out, truth = factory
+def _maintenance_and_ticket_texts(out, truth) -> str:
+    """Every maintenance description and action and every ticket body the factory wrote."""
     texts = []
     for rel in truth["sources"]["maintenance_logs"]["files"]:
         for line in (out / rel).read_text("utf-8").splitlines():
@@ -265,7 +265,12 @@ def test_pii_counts_match_the_text(factory):
             texts += [rec["description"], rec["action"]]
     with open(out / "service/tickets.csv", encoding="utf-8", newline="") as fh:
         texts += [r["body"] for r in csv.DictReader(fh)]
-    blob = "\n".join(texts)
+    return "\n".join(texts)
+
+
+def test_pii_counts_match_the_text(factory):
+    out, truth = factory
+    blob = _maintenance_and_ticket_texts(out, truth)
     ids = re.findall(r"(?<!\d)\d{17}[\dX](?!\d)", blob)
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
     for n in ids:
@@ -338,14 +343,7 @@ def test_confidential_pieces_are_planted_as_counted(factory):
     """Every declared confidential piece the generator planted is in the texts, as often as
     ``ground_truth.json`` says, and ``sources.yaml`` declares the terms."""
     out, truth = factory
-    texts = []
-    for rel in truth["sources"]["maintenance_logs"]["files"]:
-        for line in (out / rel).read_text("utf-8").splitlines():
-            rec = json.loads(line)
-            texts += [rec["description"], rec["action"]]
-    with open(out / "service/tickets.csv", encoding="utf-8", newline="") as fh:
-        texts += [r["body"] for r in csv.DictReader(fh)]
-    blob = "\n".join(texts)
+    blob = _maintenance_and_ticket_texts(out, truth)
     declared = yaml.safe_load((out / "sources.yaml").read_text("utf-8"))["corpora"]["text_corpus"]
     terms = declared["confidential"]
     sites = terms["sites"]
