@@ -63,7 +63,7 @@ def build_definitions(sources: str | Path, home: str | Path | Home) -> dg.Defini
         assets=assets,
         resources=build_resources(sources, home),
         jobs=jobs.all(),
-        schedules=build_schedules(jobs.ingest),
+        schedules=build_schedules(jobs.ingest, cfg),
         sensors=build_sensors(cfg),
     )
 
