@@ -89,7 +89,7 @@ def requested_keys(
 
     A plain source key where the table is not split; ``(source, all)`` for a source that is not
     split, and for files whose part is not (yet) a key of ``parts`` (a day that arrived after the
-    code location loaded, or a file with no valid date, which that run then reports).
+    code location loaded, or a file with no valid date), which then alone is requested.
     """
     if not isinstance(parts, dg.MultiPartitionsDefinition):
         return [source]
@@ -112,7 +112,8 @@ def requested_keys(
         key = key if key in known else str(partition_key(source, ALL))
         if key not in out:
             out.append(key)
-    return out
+    whole = str(partition_key(source, ALL))
+    return [whole] if whole in out else out  # the whole source covers its parts
 
 
 def sources_of(parts: dg.PartitionsDefinition) -> list[str]:
