@@ -34,7 +34,7 @@ def source_partitions(cfg: SourcesConfig) -> dict[str, dg.PartitionsDefinition]:
         if not split:
             out[table] = dg.StaticPartitionsDefinition(names)
             continue
-        parts = sorted({p for src in split for p in source_parts(cfg, src)})
+        parts = sorted({p for src in split for p in _parts_now(cfg, src)})
         out[table] = dg.MultiPartitionsDefinition(
             {
                 SOURCE_DIM: dg.StaticPartitionsDefinition(names),
@@ -42,6 +42,16 @@ def source_partitions(cfg: SourcesConfig) -> dict[str, dg.PartitionsDefinition]:
             }
         )
     return out
+
+
+def _parts_now(cfg: SourcesConfig, src) -> list[str]:
+    """The source's parts as its files are now; none when they cannot be listed (a path outside
+    the data roots, an unreachable store): loading never fails on data, the ``all`` partition
+    remains and its run reports the error."""
+    try:
+        return source_parts(cfg, src)
+    except (IngestError, OSError):
+        return []
 
 
 def source_and_part(key: str, parts: dg.PartitionsDefinition) -> tuple[str, str | None]:
@@ -97,7 +107,7 @@ def requested_keys(
     if src.partition_by is None:
         return [str(partition_key(source, ALL))]
     if files is None:
-        found = source_parts(cfg, src)
+        found = _parts_now(cfg, src) or [ALL]
     else:
         found = []
         for f in files:
