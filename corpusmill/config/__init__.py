@@ -25,6 +25,7 @@ from corpusmill.config.blocks import (
     BatchSpec,
     ExpectationOverride,
     JoinSpec,
+    PartitionBy,
     QualityOverrides,
     ReadOptions,
     SidecarSpec,
@@ -104,6 +105,11 @@ class Source(_Strict):
         False,
         description="a path that matches no file is a warning, not an error (an export that is "
         "not delivered yet)",
+    )
+    partition_by: PartitionBy | None = Field(
+        None,
+        description="split a busy source further: {day: '<regex with one date group>'} or "
+        "{file_groups: N}; each part ingests as its own Dagster partition",
     )
 
     _name = field_validator("name")(
@@ -392,6 +398,7 @@ __all__ = [
     "Format",
     "JoinSpec",
     "Kind",
+    "PartitionBy",
     "QualityOverrides",
     "ReadOptions",
     "SOURCE_NAME",

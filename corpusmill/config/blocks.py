@@ -459,3 +459,43 @@ class SftTemplates(_Strict):
                     f"(declared: {', '.join(sorted(self.templates))}; or 'skip')"
                 )
         return self
+
+
+class PartitionBy(_Strict):
+    """How a busy source is split into partitions that ingest independently (and in parallel).
+
+    Exactly one of ``day`` (a regular expression whose one group captures the date a file carries
+    in its path, ``YYYY-MM-DD`` or ``YYYYMMDD``) or ``file_groups`` (a number of groups the files
+    are spread over by a stable hash of their path).
+    """
+
+    day: str | None = Field(
+        None,
+        description="regex searched in each file's path (as _file records it); its one capture "
+        "group is the file's date, YYYY-MM-DD or YYYYMMDD, e.g. '(\\d{4}-\\d{2}-\\d{2})'",
+    )
+    file_groups: int | None = Field(
+        None, ge=2, le=1000, description="spread the files over this many groups (2..1000)"
+    )
+
+    @field_validator("day")
+    @classmethod
+    def _one_group(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            compiled = re.compile(v)
+        except re.error as e:
+            raise ValueError(f"day pattern {v!r} is not a regular expression: {e}") from None
+        if compiled.groups != 1:
+            raise ValueError(
+                f"day pattern {v!r} has {compiled.groups} capture groups; it needs exactly one, "
+                "around the date, e.g. '(\\d{4}-\\d{2}-\\d{2})'"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PartitionBy:
+        if (self.day is None) == (self.file_groups is None):
+            raise ValueError("give exactly one of 'day' (a date pattern) or 'file_groups' (N)")
+        return self

@@ -107,10 +107,11 @@ def _stat(path: str, storage_options: dict | None) -> tuple[int, int]:
 
 def source_hash(cfg: SourcesConfig, src: Source, extra: str = "") -> str:
     """Everything that shapes a source's rows besides its files: its YAML block, its site's zone,
-    the equipment registry. A change re-ingests every file of the source."""
+    the equipment registry. A change re-ingests every file of the source. ``partition_by`` only
+    groups the files into parts and shapes no row: changing it re-ingests nothing."""
     return lake.json_hash(
         {
-            "source": src.model_dump(mode="json", exclude={"quality"}),
+            "source": src.model_dump(mode="json", exclude={"quality", "partition_by"}),
             "timezone": cfg.timezone_for(src),
             "equipment": [e.model_dump(mode="json") for e in cfg.equipment],
             "extra": extra,
