@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.partitions import sources_of
 from assets.selection import is_ingest
 from corpusmill import config, preflight
 from corpusmill.home import Home, activate
@@ -93,7 +94,9 @@ def _run(sources: Path, h: Home, cfg: config.SourcesConfig, *, engine: str,
 
     for a in filter(is_ingest, assets):
         keys = a.partitions_def.get_partition_keys()
-        say(f"ingest {a.key.to_user_string()} ({len(keys)} source(s): {', '.join(keys)})")
+        names = sources_of(a.partitions_def)
+        split = f", {len(keys)} partitions" if len(keys) != len(names) else ""
+        say(f"ingest {a.key.to_user_string()} ({len(names)} source(s): {', '.join(names)}{split})")
         tags = {
             "dagster/asset_partition_range_start": keys[0],
             "dagster/asset_partition_range_end": keys[-1],
