@@ -1,6 +1,9 @@
 """Shard plans in the lake: plan a corpus version for a compute catalog and a job, write the
-shard files, publish the plan's tables (``shard_plan``, ``shards``, ``shard_pools``) and keep
-every plan in ``shard_plans``.
+shard files, publish the plan's tables (``shard_plan``, ``shards``, ``shard_pools``: every job's
+latest plan, one ``job_name`` each) and keep every plan in ``shard_plans``.
+
+Several jobs sharing the pools are allocated together (:func:`joint_allocation`: one LP over the
+jobs whose corpus is built, cached by its inputs), and each job's plan takes its part.
 
 A job's next plan starts from its previous one (:func:`latest_plan`), so items stay on the pool
 they were on while that pool keeps room; the plan summary's ``replan`` entry says how much moved
@@ -9,7 +12,11 @@ and the least that had to.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import fcntl
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,6 +32,7 @@ from corpusmill.shards.formats import DEFAULT_FORMATS
 if TYPE_CHECKING:
     from corpusmill.compute import Catalog, TrainingJob
     from corpusmill.shards import ShardPlan
+    from corpusmill.shards.lp import JobAllocation
 
 #: One row per plan ever made for a job (``shard_plans``).
 SHARD_PLANS_SCHEMA = pl.Schema(
@@ -61,6 +69,7 @@ def plan_corpus(
     *,
     job_name: str | None = None,
     previous: ShardPlan | Literal["latest"] | None = "latest",
+    allocation: JobAllocation | None = None,
     formats: tuple[str, ...] = DEFAULT_FORMATS,
     stratify_by: tuple[str, ...] = DEFAULT_STRATIFY_BY,
     tolerance: float = DEFAULT_TOLERANCE,
@@ -80,6 +89,10 @@ def plan_corpus(
         ``"latest"`` (default): the job's latest plan in ``shard_plans``, so a re-plan after a
         change of pools moves only what must move; ``None``: plan from scratch; or a plan.
         Running again with unchanged inputs reproduces the latest plan (same ``plan_id``).
+    allocation
+        The job's part of a joint allocation (:func:`joint_allocation`): its pool shares come
+        from there instead of its own objective; ``summary["allocation"]`` reports the pools and
+        device-hours it got.
     formats
         Shard file formats (see :func:`~corpusmill.shards.write_shards`).
     stratify_by, tolerance
@@ -108,28 +121,41 @@ def plan_corpus(
             "corpus": spec.name, "version": version, "catalog": catalog_hash,
             "job": job.model_dump(mode="json"), "formats": list(formats),
             "stratify_by": list(stratify_by), "tolerance": tolerance,
+            "shares": dict(sorted(allocation.shares.items())) if allocation else None,
         }
     )  # fmt: skip
     prev = _previous(lake_root, name, inputs_hash) if previous == "latest" else previous
-    plan = plan_shards(items, catalog, job, previous=prev)
+    plan = plan_shards(
+        items, catalog, job, previous=prev, shares=allocation.shares if allocation else None
+    )
+    if allocation is not None:
+        plan.summary["allocation"] = {
+            "shares": dict(sorted(allocation.shares.items())),
+            "device_hours": dict(sorted(allocation.device_hours.items())),
+            "cost_usd": allocation.cost_usd,
+        }
     plan = stratify_shards(
         plan, frame, items, id_column=spec.id_column, stratify_by=stratify_by, tolerance=tolerance
     )
     plan.summary = {**plan.summary, "replan": moved(prev, plan, items)}
     plan = write_shards(plan, frame, shards_dir, id_column=spec.id_column, formats=formats)
     shards = plan.shards.with_columns(
+        pl.lit(name).alias("job_name"),
         pl.lit(plan.plan_id).alias("plan_id"),
         pl.lit(spec.name).alias("corpus"),
         pl.lit(version, pl.Int64).alias("corpus_version"),
     )
     files = shards.select(
-        "plan_id", "shard_id", "pool",
+        "job_name", "plan_id", "shard_id", "pool",
         pl.concat_str(pl.lit(str(shards_dir) + "/"), pl.col("file")).alias("path"),
         "samples", "bytes",
     )  # fmt: skip
-    pools = plan.pools.with_columns(pl.lit(plan.plan_id).alias("plan_id"))
-    for table_name, table in zip(PLAN_TABLES, (shards, files, pools), strict=True):
-        lake.overwrite(at.table(table_name), table)
+    pools = plan.pools.with_columns(
+        pl.lit(name).alias("job_name"), pl.lit(plan.plan_id).alias("plan_id")
+    )
+    with _plans_lock(lake_root):
+        for table_name, table in zip(PLAN_TABLES, (shards, files, pools), strict=True):
+            _publish(at.table(table_name), name, table)
     replan = plan.summary["replan"]
     _record(
         lake_root,
@@ -149,6 +175,120 @@ def plan_corpus(
         },
     )
     return PublishedPlan(plan, spec.name, version, shards)
+
+
+def _publish(path: Path, job_name: str, rows: pl.DataFrame) -> None:
+    """Replace ``job_name``'s rows of a plan table with ``rows``, keeping the other jobs' rows.
+
+    Written as a whole-table overwrite, so a rerun with the same plans commits nothing; a table
+    from before plans had a ``job_name`` is replaced.
+    """
+    if lake.exists(path):
+        have = lake.read(path)
+        if "job_name" in have.columns:
+            others = have.filter(pl.col("job_name") != job_name)
+            if others.height:
+                rows = pl.concat([others, rows], how="diagonal_relaxed")
+    lake.overwrite(path, rows.sort("job_name", maintain_order=True))
+
+
+@contextmanager
+def _plans_lock(lake_root: Path) -> Iterator[None]:
+    """Plans of several jobs may publish at once (one Dagster run per job): one at a time."""
+    path = Path(lake_root) / ".plans.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class JointAllocation:
+    """One LP over the jobs whose corpus is built: each job's part, the jobs left out and why,
+    and the hash of the inputs (catalog, jobs, corpus versions) it was computed from."""
+
+    parts: dict[str, JobAllocation]
+    skipped: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+    inputs_hash: str = ""
+
+
+#: Joint allocations computed in this process, by inputs hash (the LP reads every corpus).
+_ALLOCATIONS: dict[str, JointAllocation] = {}
+
+
+def corpus_version(lake_root: Path, job: TrainingJob) -> int | None:
+    """The corpus version the job plans (its pinned one, else the latest); None: not built."""
+    path = Lake(lake_root).table(corpus(job.corpus).name)
+    if not lake.exists(path):
+        return None
+    return job.version if job.version is not None else lake.open_table(path).version()
+
+
+def joint_allocation(
+    lake_root: Path,
+    catalog: Catalog,
+    jobs: list[TrainingJob],
+    *,
+    cache_dir: Path | None = None,
+) -> JointAllocation:
+    """Allocate the shared pools over ``jobs`` in one LP (:func:`~corpusmill.shards.lp.allocate_jobs`:
+    every deadline and budget kept, total cost minimised).
+
+    Jobs whose corpus is not built are left out (``skipped``, with the reason). The result depends
+    only on the catalog, the jobs and the corpus versions; it is cached by their hash in this
+    process and, with ``cache_dir``, as ``<cache_dir>/<hash>.json``, so each job's plan (one
+    Dagster run per job) uses the same allocation without solving again.
+
+    Raises
+    ------
+    corpusmill.shards.lp.PlanInfeasible
+        The jobs cannot all meet their limits on the shared pools.
+    """
+    from corpusmill.shards.lp import JobAllocation, allocate_jobs
+
+    versions: dict[str, int] = {}
+    skipped: dict[str, str] = {}
+    for j in jobs:
+        name = j.name or j.corpus
+        v = corpus_version(lake_root, j)
+        if v is None:
+            skipped[name] = f"skipped: {j.corpus} is not built (its inputs have no rows)"
+        else:
+            versions[name] = v
+    key = lake.json_hash(
+        {"catalog": _catalog_hash(catalog), "versions": versions,
+         "jobs": [j.model_dump(mode="json") for j in jobs]}
+    )[:16]  # fmt: skip
+    if key in _ALLOCATIONS:
+        return _ALLOCATIONS[key]
+    cached = cache_dir / f"{key}.json" if cache_dir is not None else None
+    if cached is not None and cached.is_file():
+        raw = json.loads(cached.read_text(encoding="utf-8"))
+        parts = {n: JobAllocation(**a) for n, a in raw["parts"].items()}
+    else:
+        built = [j for j in jobs if (j.name or j.corpus) in versions]
+        work: dict[str, tuple[float, float]] = {}
+        for j in built:
+            spec = corpus(j.corpus)
+            frame = lake.read(Lake(lake_root).table(spec.name), version=versions[j.name or j.corpus])
+            items = spec.items(frame)
+            tokens = float(items["n_tokens"].sum()) * j.epochs
+            work[j.name or j.corpus] = (tokens, float(items["n_bytes"].sum()))
+        parts = allocate_jobs(built, catalog, work) if built else {}
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            body = {"inputs_hash": key, "versions": versions,
+                    "parts": {n: vars(a) for n, a in parts.items()}}  # fmt: skip
+            tmp = cached.with_suffix(".tmp")
+            tmp.write_text(json.dumps(body, sort_keys=True, indent=1), encoding="utf-8")
+            tmp.replace(cached)
+    out = JointAllocation(parts, skipped, versions, key)
+    _ALLOCATIONS[key] = out
+    return out
 
 
 def plan_history(lake_root: Path, job_name: str | None = None) -> pl.DataFrame:
