@@ -393,3 +393,94 @@ def _catalog_hash(catalog: Catalog) -> str:
     cat = catalog.model_dump(mode="json")
     cat["pools"] = sorted(cat["pools"], key=lambda p: p["name"])
     return lake.json_hash(cat)[:16]
+
+
+@dataclass
+class DryPlan:
+    """A job's plan computed but not published (``corpusmill plan``): the plan, or why not."""
+
+    job: TrainingJob
+    plan: ShardPlan | None = None
+    corpus_version: int | None = None
+    skipped: str | None = None
+    replan: dict[str, Any] | None = None
+
+
+def dry_plans(
+    lake_root: Path,
+    catalog: Catalog,
+    jobs: list[TrainingJob],
+    *,
+    only: str | None = None,
+    previous: str | Path | None = None,
+    history_root: Path | None = None,
+) -> list[DryPlan]:
+    """Each job's plan as the ``shard_plan`` asset would make it (the joint allocation over every
+    job, then the job's part), without writing anything.
+
+    Parameters
+    ----------
+    only
+        Just this job (the allocation still spans every job).
+    previous
+        Re-plan from this plan: a plan id listed in ``shard_plans`` of ``history_root``'s lake (the
+        lake itself by default) or a plan folder holding ``plan.json``; each plan's ``replan``
+        then says what moved and the least that had to.
+
+    Raises
+    ------
+    corpusmill.compute.ComputeConfigError
+        ``only`` names no job, or the jobs cannot share the pools (``PlanInfeasible``).
+    FileNotFoundError
+        ``previous`` is neither a known plan id nor a plan folder.
+    """
+    from corpusmill.compute import ComputeConfigError
+    from corpusmill.shards import plan_shards
+
+    names = [j.name or j.corpus for j in jobs]
+    if only is not None and only not in names:
+        msg = f"no training job {only!r}; jobs: {', '.join(names)}"
+        raise ComputeConfigError(msg)
+    prev = resolve_plan(history_root or lake_root, previous) if previous is not None else None
+    joint = joint_allocation(lake_root, catalog, jobs)
+    out = []
+    for j, name in zip(jobs, names, strict=True):
+        if only is not None and name != only:
+            continue
+        if name in joint.skipped:
+            out.append(DryPlan(j, skipped=joint.skipped[name]))
+            continue
+        spec = corpus(j.corpus)
+        version = joint.versions[name]
+        items = spec.items(lake.read(Lake(lake_root).table(spec.name), version=version))
+        # a previous plan is another plan of this job: of the same corpus
+        mine = prev if prev is not None and prev.summary.get("corpus") == j.corpus else None
+        part = joint.parts[name]
+        plan = plan_shards(items, catalog, j, previous=mine, shares=part.shares)
+        plan.summary["allocation"] = {"shares": part.shares, "device_hours": part.device_hours,
+                                      "cost_usd": part.cost_usd}  # fmt: skip
+        out.append(DryPlan(j, plan, version, replan=moved(mine, plan, items) if mine else None))
+    return out
+
+
+def resolve_plan(lake_root: Path, ref: str | Path) -> ShardPlan:
+    """A plan by id (listed in ``shard_plans``) or by folder (holding ``plan.json``).
+
+    Raises
+    ------
+    FileNotFoundError
+        Neither; the message lists what was tried.
+    """
+    from corpusmill.shards import read_plan
+
+    folder = Path(ref)
+    if (folder / "plan.json").is_file():
+        return read_plan(folder)
+    history = plan_history(lake_root).filter(pl.col("plan_id") == str(ref))
+    if history.height:
+        return _read(history.row(-1, named=True))
+    msg = (
+        f"previous plan {str(ref)!r} is neither a folder with plan.json nor a plan id in "
+        f"shard_plans of {lake_root} (see `corpusmill query \"select * from shard_plans\"`)"
+    )
+    raise FileNotFoundError(msg)

@@ -18,6 +18,7 @@ from corpusmill.compute import TrainingJob
 from corpusmill.config import SourcesConfig
 from corpusmill.corpora import CORPORA
 
+
 def build_partition_assets(
     cfg: SourcesConfig, jobs: list[TrainingJob]
 ) -> list[dg.AssetsDefinition]:

@@ -45,13 +45,18 @@ def pool_table(plan: ShardPlan, sim: SimResult | None = None) -> pl.DataFrame:
         rows.append(
             {
                 "pool": r["pool"], "devices": r["devices"], "shards": r["shards"],
-                "tokens": r["tokens"], "hours": round(r["predicted_hours"], 4),
-                "cost_usd": round(r["cost_usd"] + r["egress_usd"], 2),
-                "egress_gib": round(r["egress_gib"], 4),
+                "tokens": r["tokens"], "hours": _sig(r["predicted_hours"]),
+                "cost_usd": _sig(r["cost_usd"] + r["egress_usd"]),
+                "egress_gib": _sig(r["egress_gib"]),
                 "idle": round(idle, 4) if idle is not None else None, "status": r["status"],
             }
         )  # fmt: skip
     return pl.DataFrame(rows, schema=POOL_TABLE_SCHEMA)
+
+
+def _sig(x: float) -> float:
+    """Four significant digits: readable for a 3 s pool and a 300 h pool alike."""
+    return float(f"{x:.4g}")
 
 
 def load_chart(table: pl.DataFrame, *, width: int = 30) -> str:
@@ -62,5 +67,5 @@ def load_chart(table: pl.DataFrame, *, width: int = 30) -> str:
     for r in table.iter_rows(named=True):
         n = round(width * r["tokens"] / top)
         bar = BAR * n if n else ("▏" if r["tokens"] else "")
-        lines.append(f"| {r['pool']} | `{bar}` | {r['tokens'] / total:.1%} | {r['hours']:.3f} |")
+        lines.append(f"| {r['pool']} | `{bar}` | {r['tokens'] / total:.1%} | {r['hours']:.4g} |")
     return "\n".join(lines)
