@@ -428,8 +428,9 @@ def diff(corpus: str, old: int, new: int, fmt: str, sample: int, home: Path | No
               help="re-plan from this plan: a plan id from shard_plans or a plan folder")
 @click.option("--simulate", is_flag=True, help="simulate the steps (5%% jitter) and print the "
               "makespan and idle per pool beside the equal-split and round-robin baselines")
-@click.option("--lose", default=None, metavar="POOL[@FRACTION]",
-              help="with --simulate: lose POOL after FRACTION of the steps (default 0.5)")
+@click.option("--lose", default=None, metavar="POOL[@FRACTION|@HOURSh]",
+              help="with --simulate: lose POOL after FRACTION of the steps (default 0.5) or "
+              "HOURS into the run (e.g. h100-us-west@1.5h)")
 @click.option("--seed", type=int, default=0, show_default=True, help="simulation seed")
 @HOME_OPTION
 def plan(catalog_file: Path | None, jobs_file: Path | None, job: str | None,
@@ -460,7 +461,10 @@ def plan(catalog_file: Path | None, jobs_file: Path | None, job: str | None,
     try:
         if lose is not None:
             name, _, at = lose.partition("@")
-            loss = PoolLoss(name, float(at) if at else 0.5)
+            if at.endswith("h"):
+                loss = PoolLoss(name, at_hours=float(at[:-1]))
+            else:
+                loss = PoolLoss(name, float(at) if at else 0.5)
         cat = compute.load_catalog(catalog_file)
         jobs = compute.load_jobs(jobs_file, catalog=cat)
         plans = dry_plans(h.lake, cat, jobs, only=job, previous=previous)

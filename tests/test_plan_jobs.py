@@ -161,6 +161,9 @@ def test_plan_command_prints_each_jobs_pool_table(home, tmp_path) -> None:
     assert "simulated makespan" in out and "(pool ascend-cn-north lost at" in out
     assert "equal split" in out and "round robin" in out
 
+    code, out = _cli(*base, "--job", "tune", "--simulate", "--lose", "l4-cn-east@0h")
+    assert code == 0 and "(pool l4-cn-east lost at 0 h)" in out, out
+
     code, out = _cli(*base, "--job", "nope")
     assert code == 2 and "no training job 'nope'" in out
 
@@ -248,3 +251,17 @@ def test_a_pool_lost_mid_run_hands_its_work_to_the_others() -> None:
         simulate(pools, **kw, loss=PoolLoss("zz", 0.5))
     with pytest.raises(ValueError, match="fraction of steps"):
         PoolLoss("b", 1.5)
+
+
+def test_a_pool_lost_at_a_time_goes_at_the_next_step_boundary() -> None:
+    from corpusmill.shards.sim import PoolLoss, simulate
+
+    pools = {"a": (8, 1000.0, 2 / 3, 8.0), "b": (4, 1000.0, 1 / 3, 4.0)}
+    kw = {"tokens_per_step": 12_000.0, "steps": 400, "cv": 0.0}
+    # 1 s steps: lost at 99.5 s means after step 100 (the step in flight finishes)
+    at_time = simulate(pools, **kw, chunk=64, loss=PoolLoss("b", at_hours=99.5 / 3600))
+    assert at_time == simulate(pools, **kw, loss=PoolLoss("b", 0.25))
+    assert simulate(pools, **kw, loss=PoolLoss("b", at_hours=1.0)).makespan_hours == (
+        pytest.approx(400 / 3600))  # after the run: nothing changes  # fmt: skip
+    with pytest.raises(ValueError, match="needs one of"):
+        PoolLoss("b")

@@ -32,16 +32,24 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PoolLoss:
-    """Pool ``pool`` is lost after ``at`` (0..1) of the steps; ``after`` optionally gives the
-    surviving pools' shares from then on (a re-plan), else they take the lost share pro rata."""
+    """Pool ``pool`` is lost after ``at`` (0..1) of the steps, or at the first step boundary
+    after ``at_hours`` of the run (give one); ``after`` optionally gives the surviving pools'
+    shares from then on (a re-plan), else they take the lost share pro rata."""
 
     pool: str
-    at: float
+    at: float | None = None
     after: Mapping[str, float] | None = None
+    at_hours: float | None = None
 
     def __post_init__(self) -> None:
-        if not 0 <= self.at < 1:
+        if (self.at is None) == (self.at_hours is None):
+            msg = f"PoolLoss({self.pool!r}) needs one of at (fraction of steps) or at_hours"
+            raise ValueError(msg)
+        if self.at is not None and not 0 <= self.at < 1:
             msg = f"PoolLoss.at must be in [0, 1): the fraction of steps done, got {self.at}"
+            raise ValueError(msg)
+        if self.at_hours is not None and not self.at_hours >= 0:
+            msg = f"PoolLoss.at_hours must be >= 0, got {self.at_hours}"
             raise ValueError(msg)
 
 
@@ -99,7 +107,7 @@ def simulate(
             raise ValueError(msg)
         total_share = sum(shares.values())
         later = {n: s * total_share / sum(rest.values()) for n, s in rest.items()}
-        first = round(loss.at * steps)
+        first = round(loss.at * steps) if loss.at is not None else steps
     dev = np.array([pools[n][0] for n in names])
     tps = np.repeat([pools[n][1] for n in names], dev)
     owner = np.repeat(np.arange(len(names)), dev)
@@ -107,17 +115,33 @@ def simulate(
     busy = np.zeros(len(names))
     elapsed = np.zeros(2)  # before, after the loss
 
-    def run(n_steps: int, share: dict[str, float], phase: int) -> None:
+    def run(n_steps: int, share: dict[str, float], phase: int, until: float | None = None) -> int:
+        """Simulate up to ``n_steps`` steps (stopping at the first step boundary at or after
+        ``until`` seconds into the run); the steps done."""
         load = np.repeat([share.get(n, 0.0) * tokens_per_step / pools[n][0] for n in names], dev)
-        for start in range(0, n_steps, chunk):
-            m = min(chunk, n_steps - start)
+        done = 0
+        while done < n_steps:
+            m = min(chunk, n_steps - done)
             size = (m, tps.size)
             jit = rng.lognormal(-(sigma**2) / 2, sigma, size=size) if cv > 0 else np.ones(size)
             t = load / (tps * jit)  # (m, devices) seconds
-            elapsed[phase] += float(t.max(axis=1).sum())
+            step = t.max(axis=1)
+            if until is not None:
+                ends = elapsed[phase] + np.cumsum(step)
+                over = int(np.searchsorted(ends, until * (1 - 1e-12)))
+                if over < m:  # the loss falls in this chunk: keep the steps up to it
+                    t, step, m = t[: over + 1], step[: over + 1], over + 1
+                    n_steps = done + m
+            elapsed[phase] += float(step.sum())
             busy[:] += np.bincount(owner, weights=t.sum(axis=0), minlength=len(names))
+            done += m
+        return done
 
-    run(first, shares, 0)
+    stop = loss.at_hours * 3600 if loss is not None and loss.at_hours is not None else None
+    if stop == 0:
+        first = 0
+    else:
+        first = run(first, shares, 0, until=stop)
     run(steps - first, later, 1)
     total = float(elapsed.sum())
     held = {n: total for n in names}
