@@ -133,6 +133,7 @@ def plan_corpus(
             "shares": dict(sorted(allocation.shares.items())),
             "device_hours": dict(sorted(allocation.device_hours.items())),
             "cost_usd": allocation.cost_usd,
+            "shared_with": list(allocation.shared_with),
         }
     plan = stratify_shards(
         plan, frame, items, id_column=spec.id_column, stratify_by=stratify_by, tolerance=tolerance
@@ -235,8 +236,9 @@ def joint_allocation(
     *,
     cache_dir: Path | None = None,
 ) -> JointAllocation:
-    """Allocate the shared pools over ``jobs`` in one LP (:func:`~corpusmill.shards.lp.allocate_jobs`:
-    every deadline and budget kept, total cost minimised).
+    """Allocate the pools over ``jobs`` (:func:`~corpusmill.shards.lp.allocate`): jobs that compete
+    for pools share one LP (every deadline and budget kept, total cost minimised); a job that
+    competes with none keeps its own objective.
 
     Jobs whose corpus is not built are left out (``skipped``, with the reason). The result depends
     only on the catalog, the jobs and the corpus versions; it is cached by their hash in this
@@ -248,7 +250,7 @@ def joint_allocation(
     corpusmill.shards.lp.PlanInfeasible
         The jobs cannot all meet their limits on the shared pools.
     """
-    from corpusmill.shards.lp import JobAllocation, allocate_jobs
+    from corpusmill.shards.lp import JobAllocation, allocate
 
     versions: dict[str, int] = {}
     skipped: dict[str, str] = {}
@@ -268,7 +270,8 @@ def joint_allocation(
     cached = cache_dir / f"{key}.json" if cache_dir is not None else None
     if cached is not None and cached.is_file():
         raw = json.loads(cached.read_text(encoding="utf-8"))
-        parts = {n: JobAllocation(**a) for n, a in raw["parts"].items()}
+        parts = {n: JobAllocation(**{**a, "shared_with": tuple(a["shared_with"])})
+                 for n, a in raw["parts"].items()}  # fmt: skip
     else:
         built = [j for j in jobs if (j.name or j.corpus) in versions]
         work: dict[str, tuple[float, float]] = {}
@@ -278,7 +281,7 @@ def joint_allocation(
             items = spec.items(frame)
             tokens = float(items["n_tokens"].sum()) * j.epochs
             work[j.name or j.corpus] = (tokens, float(items["n_bytes"].sum()))
-        parts = allocate_jobs(built, catalog, work) if built else {}
+        parts = allocate(built, catalog, work) if built else {}
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
             body = {"inputs_hash": key, "versions": versions,
@@ -455,10 +458,12 @@ def dry_plans(
         items = spec.items(lake.read(Lake(lake_root).table(spec.name), version=version))
         # a previous plan is another plan of this job: of the same corpus
         mine = prev if prev is not None and prev.summary.get("corpus") == j.corpus else None
-        part = joint.parts[name]
-        plan = plan_shards(items, catalog, j, previous=mine, shares=part.shares)
-        plan.summary["allocation"] = {"shares": part.shares, "device_hours": part.device_hours,
-                                      "cost_usd": part.cost_usd}  # fmt: skip
+        part = joint.parts.get(name)
+        plan = plan_shards(items, catalog, j, previous=mine, shares=part.shares if part else None)
+        if part is not None:
+            plan.summary["allocation"] = {"shares": part.shares, "cost_usd": part.cost_usd,
+                                          "device_hours": part.device_hours,
+                                          "shared_with": list(part.shared_with)}  # fmt: skip
         out.append(DryPlan(j, plan, version, replan=moved(mine, plan, items) if mine else None))
     return out
 

@@ -478,8 +478,10 @@ def plan(catalog_file: Path | None, jobs_file: Path | None, job: str | None,
             continue
         s = p.plan.summary
         table = pool_table(p.plan)
+        shared = (p.plan.summary.get("allocation") or {}).get("shared_with") or ()
+        how = f"pools shared with {', '.join(shared)}" if shared else "planned alone"
         title = (f"{name}: {p.job.corpus} v{p.corpus_version}, plan {p.plan.plan_id} "
-                 f"({p.job.objective or 'rules'}; allocated over {len(jobs)} job(s))")  # fmt: skip
+                 f"({p.job.objective or 'rules'}; {how})")  # fmt: skip
         sims = {}
         if simulate:
             try:

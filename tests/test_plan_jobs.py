@@ -152,12 +152,12 @@ def test_plan_command_prints_each_jobs_pool_table(home, tmp_path) -> None:
     assert "forecast: skipped: timeseries_windows is not built" in out
     for col in ("pool", "devices", "shards", "tokens", "hours", "cost_usd", "egress_gib", "idle"):
         assert col in out
-    assert "l4-cn-east" in out and "allocated over 3 job(s)" in out
+    assert "l4-cn-east" in out and "pools shared with tune" in out
     assert not (home.shards).exists() or not any(home.shards.iterdir()), "plan writes nothing"
 
     code, out = _cli(*base, "--job", "tune", "--simulate", "--lose", "ascend-cn-north@0.5")
     assert code == 0, out
-    assert "pretrain" not in out and "sim_idle" in out
+    assert "pretrain: text_corpus" not in out and "sim_idle" in out
     assert "simulated makespan" in out and "(pool ascend-cn-north lost at" in out
     assert "equal split" in out and "round robin" in out
 
@@ -265,3 +265,27 @@ def test_a_pool_lost_at_a_time_goes_at_the_next_step_boundary() -> None:
         pytest.approx(400 / 3600))  # after the run: nothing changes  # fmt: skip
     with pytest.raises(ValueError, match="needs one of"):
         PoolLoss("b")
+
+
+def test_jobs_that_compete_for_no_pool_keep_their_own_objective() -> None:
+    from corpusmill.shards.lp import allocate, allocate_jobs, solve_shares
+
+    base = {"model_class": "decoder-1b", "seq_len": 2048, "global_batch": 64}
+    east = TrainingJob(name="east", corpus="text_corpus", objective="fastest",
+                       pools=["a100-cn-east", "l4-cn-east"], **base)  # fmt: skip
+    north = TrainingJob(name="north", corpus="sft_pairs", objective="fastest",
+                        pools=["ascend-cn-north"], **base)  # fmt: skip
+    rules = TrainingJob(name="rules", corpus="sft_pairs", pools=["h100-sg"], **base)
+    work = {n: (4.8e9, 5.6e4) for n in ("east", "north", "rules")}
+    got = allocate([east, north, rules], FOUR, work)
+    assert set(got) == {"east", "north"}, "a lone job without an objective is left to the rules"
+    alone = solve_shares(FOUR, east, work=4.8e9, nbytes=5.6e4)
+    assert got["east"].shares == pytest.approx(alone.shares) and got["east"].shared_with == ()
+    assert len(got["east"].shares) == 2, "fastest uses both pools (a cost LP would take one)"
+    # a third job on l4 joins east's group: both now share one cost LP
+    l4 = TrainingJob(name="l4", corpus="sft_pairs", objective="cheapest_by_deadline",
+                     deadline_hours=10, pools=["l4-cn-east"], **base)  # fmt: skip
+    work["l4"] = (1e9, 1e4)
+    both = allocate([east, l4, north], FOUR, work)
+    assert both["east"] == allocate_jobs([east, l4], FOUR, work)["east"]
+    assert both["l4"].shared_with == ("east",) and both["north"].shared_with == ()

@@ -54,14 +54,14 @@ def build_partition_assets(
             why = joint.skipped[name]
             context.log.warning(f"shard_plan[{name}]: {why}")
             return dg.MaterializeResult(metadata={"skipped": why, "dagster/row_count": 0})
+        part = joint.parts.get(name)
         out = plan_corpus(
             corpusmill.lake, shards_dir, catalog, job, job_name=name,
-            allocation=joint.parts[name],
+            allocation=part,
         )  # fmt: skip
         corpusmill.refresh_catalog([*layout.PLAN_TABLES, layout.PLAN_HISTORY_TABLE])
         s = out.plan.summary
         table = pool_table(out.plan)
-        others = sorted(set(joint.parts) - {name})
         return dg.MaterializeResult(
             metadata={
                 "job": name,
@@ -71,8 +71,10 @@ def build_partition_assets(
                 "dagster/column_schema": column_schema(out.shards.schema),
                 "makespan_hours": float(s.get("makespan_hours", 0.0)),
                 "total_cost_usd": float(s.get("total_cost_usd", 0.0)),
-                "device_hours": {k: round(v, 3) for k, v in s["allocation"]["device_hours"].items()},
-                "allocated_with": ", ".join(others) or "(no other job)",
+                "device_hours": {k: round(v, 3) for k, v in
+                                 s.get("allocation", {}).get("device_hours", {}).items()},
+                "allocated_with": ", ".join(part.shared_with) if part and part.shared_with
+                else "(no other job: planned alone, its own objective)",
                 "moved_fraction": float(s["replan"]["moved_fraction"]),
                 "pools": frame_md(table),
                 "load": dg.MetadataValue.md(load_chart(table)),
