@@ -240,7 +240,8 @@ def joint_allocation(
     for pools share one LP (every deadline and budget kept, total cost minimised); a job that
     competes with none keeps its own objective.
 
-    Jobs whose corpus is not built are left out (``skipped``, with the reason). The result depends
+    Jobs whose corpus is not built, or whose corpus version has no rows, are left out
+    (``skipped``, with the reason). The result depends
     only on the catalog, the jobs and the corpus versions; it is cached by their hash in this
     process and, with ``cache_dir``, as ``<cache_dir>/<hash>.json``, so each job's plan (one
     Dagster run per job) uses the same allocation without solving again.
@@ -272,19 +273,28 @@ def joint_allocation(
         raw = json.loads(cached.read_text(encoding="utf-8"))
         parts = {n: JobAllocation(**{**a, "shared_with": tuple(a["shared_with"])})
                  for n, a in raw["parts"].items()}  # fmt: skip
+        skipped.update(raw["empty"])
     else:
-        built = [j for j in jobs if (j.name or j.corpus) in versions]
         work: dict[str, tuple[float, float]] = {}
-        for j in built:
+        empty: dict[str, str] = {}
+        for j in jobs:
+            name = j.name or j.corpus
+            if name not in versions:
+                continue
             spec = corpus(j.corpus)
-            frame = lake.read(Lake(lake_root).table(spec.name), version=versions[j.name or j.corpus])
+            frame = lake.read(Lake(lake_root).table(spec.name), version=versions[name])
+            if frame.is_empty():  # published, but every row was left out
+                empty[name] = f"skipped: {spec.name} v{versions[name]} has no rows"
+                continue
             items = spec.items(frame)
             tokens = float(items["n_tokens"].sum()) * j.epochs
-            work[j.name or j.corpus] = (tokens, float(items["n_bytes"].sum()))
+            work[name] = (tokens, float(items["n_bytes"].sum()))
+        built = [j for j in jobs if (j.name or j.corpus) in work]
         parts = allocate(built, catalog, work) if built else {}
+        skipped.update(empty)
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            body = {"inputs_hash": key, "versions": versions,
+            body = {"inputs_hash": key, "versions": versions, "empty": empty,
                     "parts": {n: vars(a) for n, a in parts.items()}}  # fmt: skip
             tmp = cached.with_suffix(".tmp")
             tmp.write_text(json.dumps(body, sort_keys=True, indent=1), encoding="utf-8")

@@ -289,3 +289,13 @@ def test_jobs_that_compete_for_no_pool_keep_their_own_objective() -> None:
     both = allocate([east, l4, north], FOUR, work)
     assert both["east"] == allocate_jobs([east, l4], FOUR, work)["east"]
     assert both["l4"].shared_with == ("east",) and both["north"].shared_with == ()
+
+
+def test_a_corpus_version_without_rows_is_skipped_with_the_reason(home) -> None:
+    from corpusmill.plans import joint_allocation
+
+    empty = pl.DataFrame({"window_id": pl.Series([], dtype=pl.String)})
+    lake.overwrite(Lake(home.lake).table("timeseries_windows"), empty)
+    joint = joint_allocation(home.lake, FOUR, JOBS)
+    assert joint.skipped == {"forecast": "skipped: timeseries_windows v0 has no rows"}
+    assert set(joint.parts) == {"pretrain", "tune"}
