@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -195,8 +196,17 @@ def _publish(path: Path, job_name: str, rows: pl.DataFrame) -> None:
 
 @contextmanager
 def _plans_lock(lake_root: Path) -> Iterator[None]:
-    """Plans of several jobs may publish at once (one Dagster run per job): one at a time."""
-    path = Path(lake_root) / ".plans.lock"
+    """Plans of several jobs may publish at once (one Dagster run per job): one at a time.
+
+    The lock is a file: in a local lake, ``<lake>/.plans.lock``; for a lake on object storage, a
+    file in the machine's temp folder named by the lake, so the runs of one deployment take
+    turns (runs on several machines publishing plans to one bucket at once are not serialised).
+    """
+    if storage.is_remote(lake_root):
+        name = lake.json_hash(str(lake_root))[:16]
+        path = Path(tempfile.gettempdir()) / f"corpusmill-plans-{name}.lock"
+    else:
+        path = Path(lake_root) / ".plans.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -243,7 +253,8 @@ def joint_allocation(
     Jobs whose corpus is not built, or whose corpus version has no rows, are left out
     (``skipped``, with the reason). The result depends
     only on the catalog, the jobs and the corpus versions; it is cached by their hash in this
-    process and, with ``cache_dir``, as ``<cache_dir>/<hash>.json``, so each job's plan (one
+    process and, with ``cache_dir`` (a folder or an object-storage prefix), as
+    ``<cache_dir>/<hash>.json``, so each job's plan (one
     Dagster run per job) uses the same allocation without solving again.
 
     Raises
@@ -268,9 +279,9 @@ def joint_allocation(
     )[:16]  # fmt: skip
     if key in _ALLOCATIONS:
         return _ALLOCATIONS[key]
-    cached = cache_dir / f"{key}.json" if cache_dir is not None else None
-    if cached is not None and cached.is_file():
-        raw = json.loads(cached.read_text(encoding="utf-8"))
+    cached = storage.join(cache_dir, f"{key}.json") if cache_dir is not None else None
+    if cached is not None and storage.is_file(cached):
+        raw = json.loads(storage.read_text(cached))
         parts = {n: JobAllocation(**{**a, "shared_with": tuple(a["shared_with"])})
                  for n, a in raw["parts"].items()}  # fmt: skip
         skipped.update(raw["empty"])
@@ -293,12 +304,9 @@ def joint_allocation(
         parts = allocate(built, catalog, work) if built else {}
         skipped.update(empty)
         if cached is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
             body = {"inputs_hash": key, "versions": versions, "empty": empty,
                     "parts": {n: vars(a) for n, a in parts.items()}}  # fmt: skip
-            tmp = cached.with_suffix(".tmp")
-            tmp.write_text(json.dumps(body, sort_keys=True, indent=1), encoding="utf-8")
-            tmp.replace(cached)
+            storage.write_text(cached, json.dumps(body, sort_keys=True, indent=1))
     out = JointAllocation(parts, skipped, versions, key)
     _ALLOCATIONS[key] = out
     return out
@@ -488,8 +496,8 @@ def resolve_plan(lake_root: Path, ref: str | Path) -> ShardPlan:
     """
     from corpusmill.shards import read_plan
 
-    folder = Path(ref)
-    if (folder / "plan.json").is_file():
+    folder = storage.normalize(str(ref))
+    if storage.is_file(storage.join(folder, "plan.json")):
         return read_plan(folder)
     history = plan_history(lake_root).filter(pl.col("plan_id") == str(ref))
     if history.height:

@@ -13,7 +13,7 @@ import dagster as dg
 from assets.metadata import column_schema, frame_md
 from assets.resources import ComputeResource, CorpusmillResource
 from assets.selection import SHARD_PLAN_KEY as SHARD_PLAN
-from corpusmill import layout
+from corpusmill import layout, storage
 from corpusmill.compute import TrainingJob
 from corpusmill.config import SourcesConfig
 from corpusmill.corpora import CORPORA
@@ -47,7 +47,7 @@ def build_partition_assets(
         job = next(j for j in all_jobs if (j.name or j.corpus) == context.partition_key)
         shards_dir = corpusmill.home_dir.shards
         joint = joint_allocation(
-            corpusmill.lake, catalog, all_jobs, cache_dir=shards_dir / "_allocations"
+            corpusmill.lake, catalog, all_jobs, cache_dir=storage.join(shards_dir, "_allocations")
         )
         name = job.name or job.corpus
         if name in joint.skipped:
