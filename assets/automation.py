@@ -1,7 +1,9 @@
 """Automation: how assets keep themselves up to date, how fresh they must be, and retries.
 
-- ``EAGER``: standardize, validate, corpora and partition assets materialize after any upstream
-  materialization, so a new source file that the sensor ingests flows on to the corpora and plans.
+- ``EAGER``: standardize, validate and corpora assets materialize after any upstream
+  materialization, so a new source file that the sensor ingests flows on to the corpora; the shard
+  plans (one partition per training job) follow new corpus versions through
+  ``corpus_version_sensor`` (pipelines/sensors.py).
 - ``TABLE_FRESHNESS`` / ``CORPUS_FRESHNESS``: canonical tables and corpora are stale when older
   than the nightly sweep plus slack (the UI and the freshness checks show it).
 - ``INGEST_RETRY``: ingest reads files from shares and object stores, where timeouts and dropped

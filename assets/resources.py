@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from corpusmill import catalog, config
+from corpusmill import catalog, compute, config
 from corpusmill.home import Home, activate
 from corpusmill.layout import Lake
 
@@ -42,7 +42,20 @@ class CorpusmillResource(dg.ConfigurableResource):
 
 
 class ComputeResource(dg.ConfigurableResource):
-    """The compute catalog and training job the shard plan is made for (YAML files)."""
+    """The compute catalog and the training jobs the shard plans are made for (YAML files)."""
 
     catalog: str = ""  # empty: the packaged sample catalog
-    job: str = ""  # empty: the packaged sample training job
+    jobs: str = ""  # empty: the packaged sample training_jobs file
+
+    def load(self, job: str | None = None) -> tuple[compute.Catalog, list[compute.TrainingJob]]:
+        """The catalog and every job, checked against it; ``job``, when given, must be one."""
+        cat = compute.load_catalog(self.catalog or None)
+        jobs = compute.load_jobs(self.jobs or None, catalog=cat)
+        if job is not None and job not in {j.name for j in jobs}:
+            msg = (
+                f"training job {job!r} is not in {self.jobs or 'the default training_jobs file'} "
+                f"(jobs: {', '.join(j.name or j.corpus for j in jobs)}); the definitions were "
+                "built from another jobs file: reload the code location"
+            )
+            raise compute.ComputeConfigError(msg)
+        return cat, jobs

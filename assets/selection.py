@@ -18,6 +18,10 @@ def standardized_key(table: str) -> dg.AssetKey:
     return dg.AssetKey(f"standardized_{table}")
 
 
+#: The shard plans: one partition per training job.
+SHARD_PLAN_KEY = dg.AssetKey("shard_plan")
+
+
 def ingest_selection() -> dg.AssetSelection:
     """Every ingest asset."""
     return dg.AssetSelection.groups(INGEST_GROUP)

@@ -1,6 +1,9 @@
 """Shard plans in the lake: plan a corpus version for a compute catalog and a job, write the
-shard files, publish the plan's tables (``shard_plan``, ``shards``, ``shard_pools``) and keep
-every plan in ``shard_plans``.
+shard files, publish the plan's tables (``shard_plan``, ``shards``, ``shard_pools``: every job's
+latest plan, one ``job_name`` each) and keep every plan in ``shard_plans``.
+
+Several jobs sharing the pools are allocated together (:func:`joint_allocation`: one LP over the
+jobs whose corpus is built, cached by its inputs), and each job's plan takes its part.
 
 A job's next plan starts from its previous one (:func:`latest_plan`), so items stay on the pool
 they were on while that pool keeps room; the plan summary's ``replan`` entry says how much moved
@@ -9,7 +12,12 @@ and the least that had to.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import fcntl
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,6 +33,7 @@ from corpusmill.shards.formats import DEFAULT_FORMATS
 if TYPE_CHECKING:
     from corpusmill.compute import Catalog, TrainingJob
     from corpusmill.shards import ShardPlan
+    from corpusmill.shards.lp import JobAllocation
 
 #: One row per plan ever made for a job (``shard_plans``).
 SHARD_PLANS_SCHEMA = pl.Schema(
@@ -61,6 +70,7 @@ def plan_corpus(
     *,
     job_name: str | None = None,
     previous: ShardPlan | Literal["latest"] | None = "latest",
+    allocation: JobAllocation | None = None,
     formats: tuple[str, ...] = DEFAULT_FORMATS,
     stratify_by: tuple[str, ...] = DEFAULT_STRATIFY_BY,
     tolerance: float = DEFAULT_TOLERANCE,
@@ -80,6 +90,10 @@ def plan_corpus(
         ``"latest"`` (default): the job's latest plan in ``shard_plans``, so a re-plan after a
         change of pools moves only what must move; ``None``: plan from scratch; or a plan.
         Running again with unchanged inputs reproduces the latest plan (same ``plan_id``).
+    allocation
+        The job's part of a joint allocation (:func:`joint_allocation`): its pool shares come
+        from there instead of its own objective; ``summary["allocation"]`` reports the pools and
+        device-hours it got.
     formats
         Shard file formats (see :func:`~corpusmill.shards.write_shards`).
     stratify_by, tolerance
@@ -108,28 +122,42 @@ def plan_corpus(
             "corpus": spec.name, "version": version, "catalog": catalog_hash,
             "job": job.model_dump(mode="json"), "formats": list(formats),
             "stratify_by": list(stratify_by), "tolerance": tolerance,
+            "shares": dict(sorted(allocation.shares.items())) if allocation else None,
         }
     )  # fmt: skip
     prev = _previous(lake_root, name, inputs_hash) if previous == "latest" else previous
-    plan = plan_shards(items, catalog, job, previous=prev)
+    plan = plan_shards(
+        items, catalog, job, previous=prev, shares=allocation.shares if allocation else None
+    )
+    if allocation is not None:
+        plan.summary["allocation"] = {
+            "shares": dict(sorted(allocation.shares.items())),
+            "device_hours": dict(sorted(allocation.device_hours.items())),
+            "cost_usd": allocation.cost_usd,
+            "shared_with": list(allocation.shared_with),
+        }
     plan = stratify_shards(
         plan, frame, items, id_column=spec.id_column, stratify_by=stratify_by, tolerance=tolerance
     )
     plan.summary = {**plan.summary, "replan": moved(prev, plan, items)}
     plan = write_shards(plan, frame, shards_dir, id_column=spec.id_column, formats=formats)
     shards = plan.shards.with_columns(
+        pl.lit(name).alias("job_name"),
         pl.lit(plan.plan_id).alias("plan_id"),
         pl.lit(spec.name).alias("corpus"),
         pl.lit(version, pl.Int64).alias("corpus_version"),
     )
     files = shards.select(
-        "plan_id", "shard_id", "pool",
+        "job_name", "plan_id", "shard_id", "pool",
         pl.concat_str(pl.lit(str(shards_dir) + "/"), pl.col("file")).alias("path"),
         "samples", "bytes",
     )  # fmt: skip
-    pools = plan.pools.with_columns(pl.lit(plan.plan_id).alias("plan_id"))
-    for table_name, table in zip(PLAN_TABLES, (shards, files, pools), strict=True):
-        lake.overwrite(at.table(table_name), table)
+    pools = plan.pools.with_columns(
+        pl.lit(name).alias("job_name"), pl.lit(plan.plan_id).alias("plan_id")
+    )
+    with _plans_lock(lake_root):
+        for table_name, table in zip(PLAN_TABLES, (shards, files, pools), strict=True):
+            _publish(at.table(table_name), name, table)
     replan = plan.summary["replan"]
     _record(
         lake_root,
@@ -149,6 +177,139 @@ def plan_corpus(
         },
     )
     return PublishedPlan(plan, spec.name, version, shards)
+
+
+def _publish(path: Path, job_name: str, rows: pl.DataFrame) -> None:
+    """Replace ``job_name``'s rows of a plan table with ``rows``, keeping the other jobs' rows.
+
+    Written as a whole-table overwrite, so a rerun with the same plans commits nothing; a table
+    from before plans had a ``job_name`` is replaced.
+    """
+    if lake.exists(path):
+        have = lake.read(path)
+        if "job_name" in have.columns:
+            others = have.filter(pl.col("job_name") != job_name)
+            if others.height:
+                rows = pl.concat([others, rows], how="diagonal_relaxed")
+    lake.overwrite(path, rows.sort("job_name", maintain_order=True))
+
+
+@contextmanager
+def _plans_lock(lake_root: Path) -> Iterator[None]:
+    """Plans of several jobs may publish at once (one Dagster run per job): one at a time.
+
+    The lock is a file: in a local lake, ``<lake>/.plans.lock``; for a lake on object storage, a
+    file in the machine's temp folder named by the lake, so the runs of one deployment take
+    turns (runs on several machines publishing plans to one bucket at once are not serialised).
+    """
+    if storage.is_remote(lake_root):
+        name = lake.json_hash(str(lake_root))[:16]
+        path = Path(tempfile.gettempdir()) / f"corpusmill-plans-{name}.lock"
+    else:
+        path = Path(lake_root) / ".plans.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class JointAllocation:
+    """One LP over the jobs whose corpus is built: each job's part, the jobs left out and why,
+    and the hash of the inputs (catalog, jobs, corpus versions) it was computed from."""
+
+    parts: dict[str, JobAllocation]
+    skipped: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+    inputs_hash: str = ""
+
+
+#: Joint allocations computed in this process, by inputs hash (the LP reads every corpus).
+_ALLOCATIONS: dict[str, JointAllocation] = {}
+
+
+def corpus_version(lake_root: Path, job: TrainingJob) -> int | None:
+    """The corpus version the job plans (its pinned one, else the latest); None: not built."""
+    path = Lake(lake_root).table(corpus(job.corpus).name)
+    if not lake.exists(path):
+        return None
+    return job.version if job.version is not None else lake.open_table(path).version()
+
+
+def joint_allocation(
+    lake_root: Path,
+    catalog: Catalog,
+    jobs: list[TrainingJob],
+    *,
+    cache_dir: Path | None = None,
+) -> JointAllocation:
+    """Allocate the pools over ``jobs`` (:func:`~corpusmill.shards.lp.allocate`): jobs that compete
+    for pools share one LP (every deadline and budget kept, total cost minimised); a job that
+    competes with none keeps its own objective.
+
+    Jobs whose corpus is not built, or whose corpus version has no rows, are left out
+    (``skipped``, with the reason). The result depends
+    only on the catalog, the jobs and the corpus versions; it is cached by their hash in this
+    process and, with ``cache_dir`` (a folder or an object-storage prefix), as
+    ``<cache_dir>/<hash>.json``, so each job's plan (one
+    Dagster run per job) uses the same allocation without solving again.
+
+    Raises
+    ------
+    corpusmill.shards.lp.PlanInfeasible
+        The jobs cannot all meet their limits on the shared pools.
+    """
+    from corpusmill.shards.lp import JobAllocation, allocate
+
+    versions: dict[str, int] = {}
+    skipped: dict[str, str] = {}
+    for j in jobs:
+        name = j.name or j.corpus
+        v = corpus_version(lake_root, j)
+        if v is None:
+            skipped[name] = f"skipped: {j.corpus} is not built (its inputs have no rows)"
+        else:
+            versions[name] = v
+    key = lake.json_hash(
+        {"catalog": _catalog_hash(catalog), "versions": versions,
+         "jobs": [j.model_dump(mode="json") for j in jobs]}
+    )[:16]  # fmt: skip
+    if key in _ALLOCATIONS:
+        return _ALLOCATIONS[key]
+    cached = storage.join(cache_dir, f"{key}.json") if cache_dir is not None else None
+    if cached is not None and storage.is_file(cached):
+        raw = json.loads(storage.read_text(cached))
+        parts = {n: JobAllocation(**{**a, "shared_with": tuple(a["shared_with"])})
+                 for n, a in raw["parts"].items()}  # fmt: skip
+        skipped.update(raw["empty"])
+    else:
+        work: dict[str, tuple[float, float]] = {}
+        empty: dict[str, str] = {}
+        for j in jobs:
+            name = j.name or j.corpus
+            if name not in versions:
+                continue
+            spec = corpus(j.corpus)
+            frame = lake.read(Lake(lake_root).table(spec.name), version=versions[name])
+            if frame.is_empty():  # published, but every row was left out
+                empty[name] = f"skipped: {spec.name} v{versions[name]} has no rows"
+                continue
+            items = spec.items(frame)
+            tokens = float(items["n_tokens"].sum()) * j.epochs
+            work[name] = (tokens, float(items["n_bytes"].sum()))
+        built = [j for j in jobs if (j.name or j.corpus) in work]
+        parts = allocate(built, catalog, work) if built else {}
+        skipped.update(empty)
+        if cached is not None:
+            body = {"inputs_hash": key, "versions": versions, "empty": empty,
+                    "parts": {n: vars(a) for n, a in parts.items()}}  # fmt: skip
+            storage.write_text(cached, json.dumps(body, sort_keys=True, indent=1))
+    out = JointAllocation(parts, skipped, versions, key)
+    _ALLOCATIONS[key] = out
+    return out
 
 
 def plan_history(lake_root: Path, job_name: str | None = None) -> pl.DataFrame:
@@ -253,3 +414,96 @@ def _catalog_hash(catalog: Catalog) -> str:
     cat = catalog.model_dump(mode="json")
     cat["pools"] = sorted(cat["pools"], key=lambda p: p["name"])
     return lake.json_hash(cat)[:16]
+
+
+@dataclass
+class DryPlan:
+    """A job's plan computed but not published (``corpusmill plan``): the plan, or why not."""
+
+    job: TrainingJob
+    plan: ShardPlan | None = None
+    corpus_version: int | None = None
+    skipped: str | None = None
+    replan: dict[str, Any] | None = None
+
+
+def dry_plans(
+    lake_root: Path,
+    catalog: Catalog,
+    jobs: list[TrainingJob],
+    *,
+    only: str | None = None,
+    previous: str | Path | None = None,
+    history_root: Path | None = None,
+) -> list[DryPlan]:
+    """Each job's plan as the ``shard_plan`` asset would make it (the joint allocation over every
+    job, then the job's part), without writing anything.
+
+    Parameters
+    ----------
+    only
+        Just this job (the allocation still spans every job).
+    previous
+        Re-plan from this plan: a plan id listed in ``shard_plans`` of ``history_root``'s lake (the
+        lake itself by default) or a plan folder holding ``plan.json``; each plan's ``replan``
+        then says what moved and the least that had to.
+
+    Raises
+    ------
+    corpusmill.compute.ComputeConfigError
+        ``only`` names no job, or the jobs cannot share the pools (``PlanInfeasible``).
+    FileNotFoundError
+        ``previous`` is neither a known plan id nor a plan folder.
+    """
+    from corpusmill.compute import ComputeConfigError
+    from corpusmill.shards import plan_shards
+
+    names = [j.name or j.corpus for j in jobs]
+    if only is not None and only not in names:
+        msg = f"no training job {only!r}; jobs: {', '.join(names)}"
+        raise ComputeConfigError(msg)
+    prev = resolve_plan(history_root or lake_root, previous) if previous is not None else None
+    joint = joint_allocation(lake_root, catalog, jobs)
+    out = []
+    for j, name in zip(jobs, names, strict=True):
+        if only is not None and name != only:
+            continue
+        if name in joint.skipped:
+            out.append(DryPlan(j, skipped=joint.skipped[name]))
+            continue
+        spec = corpus(j.corpus)
+        version = joint.versions[name]
+        items = spec.items(lake.read(Lake(lake_root).table(spec.name), version=version))
+        # a previous plan is another plan of this job: of the same corpus
+        mine = prev if prev is not None and prev.summary.get("corpus") == j.corpus else None
+        part = joint.parts.get(name)
+        plan = plan_shards(items, catalog, j, previous=mine, shares=part.shares if part else None)
+        if part is not None:
+            plan.summary["allocation"] = {"shares": part.shares, "cost_usd": part.cost_usd,
+                                          "device_hours": part.device_hours,
+                                          "shared_with": list(part.shared_with)}  # fmt: skip
+        out.append(DryPlan(j, plan, version, replan=moved(mine, plan, items) if mine else None))
+    return out
+
+
+def resolve_plan(lake_root: Path, ref: str | Path) -> ShardPlan:
+    """A plan by id (listed in ``shard_plans``) or by folder (holding ``plan.json``).
+
+    Raises
+    ------
+    FileNotFoundError
+        Neither; the message lists what was tried.
+    """
+    from corpusmill.shards import read_plan
+
+    folder = storage.normalize(str(ref))
+    if storage.is_file(storage.join(folder, "plan.json")):
+        return read_plan(folder)
+    history = plan_history(lake_root).filter(pl.col("plan_id") == str(ref))
+    if history.height:
+        return _read(history.row(-1, named=True))
+    msg = (
+        f"previous plan {str(ref)!r} is neither a folder with plan.json nor a plan id in "
+        f"shard_plans of {lake_root} (see `corpusmill query \"select * from shard_plans\"`)"
+    )
+    raise FileNotFoundError(msg)

@@ -1,4 +1,4 @@
-"""The ``corpusmill`` command line: generate, check, run, query, demo, dev, status.
+"""The ``corpusmill`` command line: generate, check, run, query, demo, dev, status, diff, plan.
 
 Every command takes ``--home DIR`` (default ``$CORPUSMILL_HOME``, then ``./.corpusmill``).
 """
@@ -413,6 +413,109 @@ def diff(corpus: str, old: int, new: int, fmt: str, sample: int, home: Path | No
     for k in KINDS:
         if d.samples[k]:
             out.print(f"{k}: {', '.join(d.samples[k])}")
+
+
+@main.command()
+@click.option("--catalog", "catalog_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="compute catalog YAML (default: $CORPUSMILL_COMPUTE_CATALOG, "
+              "then the packaged mixed catalog)")  # fmt: skip
+@click.option("--jobs", "jobs_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="training_jobs YAML (default: $CORPUSMILL_TRAINING_JOBS, then the packaged "
+              "jobs)")  # fmt: skip
+@click.option("--job", default=None, help="print only this job (the pools are still allocated "
+              "over every job)")  # fmt: skip
+@click.option("--previous", default=None, metavar="PLAN",
+              help="re-plan from this plan: a plan id from shard_plans or a plan folder")
+@click.option("--simulate", is_flag=True, help="simulate the steps (5%% jitter) and print the "
+              "makespan and idle per pool beside the equal-split and round-robin baselines")
+@click.option("--lose", default=None, metavar="POOL[@FRACTION|@HOURSh]",
+              help="with --simulate: lose POOL after FRACTION of the steps (default 0.5) or "
+              "HOURS into the run (e.g. h100-us-west@1.5h)")
+@click.option("--seed", type=int, default=0, show_default=True, help="simulation seed")
+@HOME_OPTION
+def plan(catalog_file: Path | None, jobs_file: Path | None, job: str | None,
+         previous: str | None, simulate: bool, lose: str | None, seed: int,
+         home: Path | None) -> None:  # fmt: skip
+    """Plan the training jobs on the home's corpora and print each job's per-pool table.
+
+    The pools are allocated over every job in one LP (deadlines and budgets kept, total cost
+    minimised), as the shard_plan asset does; nothing is written. Exit 2 on a bad catalog or
+    jobs file, an unknown job or plan, or jobs that cannot share the pools.
+    """
+    import polars as pl
+    from rich.console import Console
+    from rich.markup import escape
+
+    from corpusmill import compute
+    from corpusmill.plans import dry_plans
+    from corpusmill.shards.report import pool_table
+    from corpusmill.shards.sim import PoolLoss, simulate_plan
+    from pipelines.summary import rich_table
+
+    con = _console()
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    h = _home(home)
+    catalog_file = catalog_file or os.environ.get("CORPUSMILL_COMPUTE_CATALOG") or None
+    jobs_file = jobs_file or os.environ.get("CORPUSMILL_TRAINING_JOBS") or None
+    loss = None
+    try:
+        if lose is not None:
+            name, _, at = lose.partition("@")
+            if at.endswith("h"):
+                loss = PoolLoss(name, at_hours=float(at[:-1]))
+            else:
+                loss = PoolLoss(name, float(at) if at else 0.5)
+        cat = compute.load_catalog(catalog_file)
+        jobs = compute.load_jobs(jobs_file, catalog=cat)
+        plans = dry_plans(h.lake, cat, jobs, only=job, previous=previous)
+    except (compute.ComputeConfigError, FileNotFoundError, ValueError) as e:
+        con.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)
+        sys.exit(2)
+    for p in plans:
+        name = p.job.name or p.job.corpus
+        if p.plan is None:
+            con.print(f"[dim]{name}: {p.skipped}[/]")
+            continue
+        s = p.plan.summary
+        table = pool_table(p.plan)
+        shared = (p.plan.summary.get("allocation") or {}).get("shared_with") or ()
+        how = f"pools shared with {', '.join(shared)}" if shared else "planned alone"
+        title = (f"{name}: {p.job.corpus} v{p.corpus_version}, plan {p.plan.plan_id} "
+                 f"({p.job.objective or 'rules'}; {how})")  # fmt: skip
+        sims = {}
+        if simulate:
+            try:
+                for split in ("plan", "equal_split", "round_robin"):
+                    sims[split] = simulate_plan(p.plan, cat, p.job, seed=seed, split=split,
+                                                loss=loss if split == "plan" else None)  # fmt: skip
+            except ValueError as e:
+                con.print(f"[red]error:[/] {name}: {escape(str(e))}", soft_wrap=True)
+                sys.exit(2)
+            idle = sims["plan"].idle_fraction
+            sim_idle = [round(idle[x], 4) if x in idle else None for x in table["pool"]]
+            table = table.with_columns(pl.Series("sim_idle", sim_idle, dtype=pl.Float64))
+        unused = table.filter(pl.col("tokens") == 0)
+        table = table.filter(pl.col("tokens") > 0)
+        out.print(rich_table(table, title=title))
+        for r in unused.iter_rows(named=True):
+            out.print(f"  {r['pool']}: not used ({r['status']})")
+        out.print(f"makespan {s['makespan_hours']:.4g} h, cost {s['total_cost_usd']:,.2f} USD "
+                  f"(egress {s['egress_usd']:,.2f} USD), {s['n_shards']} shards")  # fmt: skip
+        if p.replan is not None:
+            r = p.replan
+            ratio = (r["moved_fraction"] / r["min_moved_fraction"]
+                     if r["min_moved_fraction"] else (1.0 if not r["moved_fraction"] else float("inf")))  # fmt: skip
+            out.print(f"re-plan from {r['previous_plan_id']}: moved {r['moved_fraction']:.2%} "
+                      f"of the tokens, unavoidable minimum {r['min_moved_fraction']:.2%} "
+                      f"(moved / minimum {ratio:.3f})")  # fmt: skip
+        if sims:
+            ours = sims["plan"]
+            lost = (f" (pool {loss.pool} lost at {ours.lost_at_hours:.4g} h)"
+                    if loss is not None else "")  # fmt: skip
+            out.print(f"simulated makespan {ours.makespan_hours:.4g} h{lost}, cost "
+                      f"{ours.cost_usd:,.2f} USD; equal split "
+                      f"{sims['equal_split'].makespan_hours:.4g} h, round robin "
+                      f"{sims['round_robin'].makespan_hours:.4g} h")  # fmt: skip
 
 
 if __name__ == "__main__":  # pragma: no cover

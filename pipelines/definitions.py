@@ -1,7 +1,9 @@
 """The one Definitions of the corpusmill code location: the only module that gathers everything.
 
 The asset graph follows the sources file: each canonical table that sources feed gets an ingest
-asset partitioned by those sources. Which sources file is served: ``$CORPUSMILL_SOURCES``, else the
+asset partitioned by those sources; the shard plan is partitioned by the jobs of the training jobs
+file (``$CORPUSMILL_TRAINING_JOBS``, else the packaged one), checked against the compute catalog
+(``$CORPUSMILL_COMPUTE_CATALOG``, else the packaged one). Which sources file is served: ``$CORPUSMILL_SOURCES``, else the
 one the home was last run with (``corpusmill run``/``demo``; ``corpusmill dev`` generates the
 sample factory first when the home has none). Loading writes nothing.
 """
@@ -32,23 +34,36 @@ class NoSourcesError(RuntimeError):
     """The home has no sources file to serve yet."""
 
 
+def compute_resource() -> ComputeResource:
+    """The compute catalog and training jobs files named by the environment (empty: packaged)."""
+    return ComputeResource(
+        catalog=os.environ.get("CORPUSMILL_COMPUTE_CATALOG", ""),
+        jobs=os.environ.get("CORPUSMILL_TRAINING_JOBS", ""),
+    )
+
+
 def build_assets(cfg: config.SourcesConfig) -> list[dg.AssetsDefinition]:
+    """Every asset; the shard plan's partitions are the training jobs (see the module docstring).
+
+    Raises
+    ------
+    corpusmill.compute.ComputeConfigError
+        The catalog or the training jobs file is invalid (names the file, job and field).
+    """
+    _, jobs = compute_resource().load()
     return [
         *build_ingest_assets(cfg),
         *build_standardize_assets(cfg),
         *build_validate_assets(cfg),
         *build_corpora_assets(cfg),
-        *build_partition_assets(cfg),
+        *build_partition_assets(cfg, jobs),
     ]
 
 
 def build_resources(sources: Path, home: Home, *, engine: str = "fast") -> dict[str, object]:
     return {
         "corpusmill": CorpusmillResource(home=str(home.root), sources=str(sources), engine=engine),
-        "compute": ComputeResource(
-            catalog=os.environ.get("CORPUSMILL_COMPUTE_CATALOG", ""),
-            job=os.environ.get("CORPUSMILL_TRAINING_JOB", ""),
-        ),
+        "compute": compute_resource(),
     }
 
 
@@ -59,12 +74,14 @@ def build_definitions(sources: str | Path, home: str | Path | Home) -> dg.Defini
     cfg = config.load(sources)
     assets = build_assets(cfg)
     jobs = build_jobs(assets)
+    _, training_jobs = compute_resource().load()
+    keys = {k for a in assets for k in a.keys}
     return dg.Definitions(
         assets=assets,
         resources=build_resources(sources, home),
         jobs=jobs.all(),
         schedules=build_schedules(jobs.ingest, cfg),
-        sensors=build_sensors(cfg),
+        sensors=build_sensors(cfg, training_jobs, keys),
         executor=build_executor(),
     )
 

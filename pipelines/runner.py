@@ -1,7 +1,8 @@
 """Materialize the whole graph for a sources file into a home: the path `run` and `demo` share.
 
 Each ingest asset runs once over all its partitions (single-run backfill), then one run builds
-everything after ingest. Runs go through the home's Dagster instance, so the UI (`make dev`) shows
+everything after ingest up to the corpora, then one run per training job plans its shards (the
+shard plan's partitions are the jobs). Runs go through the home's Dagster instance, so the UI (`make dev`) shows
 them, their materializations and their checks.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.partitions import sources_of
-from assets.selection import is_ingest
+from assets.selection import SHARD_PLAN_KEY, is_ingest
 from corpusmill import config, preflight
 from corpusmill.home import Home, activate
 
@@ -105,12 +106,22 @@ def _run(sources: Path, h: Home, cfg: config.SourcesConfig, *, engine: str,
         result = dg.materialize(assets, selection=[a.key], instance=instance, resources=resources,
                                 tags=tags, run_config=run_config, raise_on_error=False)  # fmt: skip
         _collect(result, report, a.key.to_user_string())
-    rest = [a.key for a in assets if not is_ingest(a)]
-    say(f"standardize, validate, corpora, partition ({len(rest)} assets)")
+    plans = [a for a in assets if a.key == SHARD_PLAN_KEY]
+    rest = [a.key for a in assets if not is_ingest(a) and a.key != SHARD_PLAN_KEY]
+    say(f"standardize, validate, corpora ({len(rest)} assets)")
     result = dg.materialize(assets, selection=rest, instance=instance, resources=resources,
                             tags={"corpusmill/trigger": "corpusmill run"}, run_config=run_config,
                             raise_on_error=False)  # fmt: skip
     _collect(result, report, "build")
+    for a in plans:  # one run per partition: each job's plan is its own materialization
+        keys = a.partitions_def.get_partition_keys()
+        say(f"partition: shard plans for {len(keys)} training job(s): {', '.join(keys)}")
+        for job in keys:
+            result = dg.materialize(assets, selection=[a.key], partition_key=job,
+                                    instance=instance, resources=resources,
+                                    tags={"corpusmill/trigger": "corpusmill run"},
+                                    run_config=run_config, raise_on_error=False)  # fmt: skip
+            _collect(result, report, f"shard_plan[{job}]")
     return report
 
 
@@ -128,7 +139,8 @@ def _collect(result: dg.ExecuteInProcessResult, report: RunReport, what: str) ->
     for ev in result.get_asset_materialization_events():
         why = ev.materialization.metadata.get("skipped")
         if why is not None:  # an asset with nothing to build says why (e.g. no input rows)
-            report.skipped.append(f"{ev.asset_key.to_user_string()}: {why.value}")
+            part = f"[{ev.partition}]" if ev.partition else ""
+            report.skipped.append(f"{ev.asset_key.to_user_string()}{part}: {why.value}")
     if not result.success:
         lines = failure_lines(result)
         msg = f"run {result.run_id} ({what}) failed:\n" + "\n".join(lines or ["(no step error)"])

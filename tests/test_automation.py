@@ -112,13 +112,17 @@ def test_freshness_and_eager_automation_cover_tables_corpora_and_plans(
 
     assert by_group["corpora"] == {c: CORPUS_FRESHNESS for c in CORPORA}, "every corpus"
     assert TABLE_FRESHNESS.fail_window.to_timedelta() == dt.timedelta(hours=48)
-    # A new ingest flows on: everything downstream of ingest is eager, down to the shard plan.
+    # A new ingest flows on: everything downstream of ingest is eager, down to the corpora; the
+    # shard plans (one partition per job) follow their corpus's new versions through a sensor.
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        if node.group_name != "ingest":
+        if node.group_name not in ("ingest", "partition"):
             assert node.automation_condition is not None, key
             assert "eager" in (node.automation_condition.get_label() or ""), key
-    assert dg.AssetKey("shard_plan") in graph.get_all_asset_keys()
+    assert graph.get(dg.AssetKey("shard_plan")).automation_condition is None
+    defs = build_definitions(sources, home)
+    assert defs.resolve_sensor_def("corpus_version_sensor").default_status == (
+        dg.DefaultSensorStatus.RUNNING)  # fmt: skip
 
 
 def test_ingest_retries_transient_errors_only(plant: tuple[Path, Path],

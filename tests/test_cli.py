@@ -27,7 +27,7 @@ def cli(*args: str, home: Path | None = None, check: bool = True) -> subprocess.
     return out
 
 
-@pytest.mark.parametrize("command", ["", "generate", "run", "query", "demo", "dev", "status"])
+@pytest.mark.parametrize("command", ["", "generate", "run", "query", "demo", "dev", "status", "plan"])
 def test_every_command_has_help(command: str) -> None:
     out = cli(*([command] if command else []), "--help")
     assert "Usage:" in out.stdout

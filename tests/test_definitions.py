@@ -73,7 +73,37 @@ def test_checks_jobs_schedules_sensors(factory: Path, tmp_path: Path) -> None:
     assert {s.name: s.job_name for s in repo.schedule_defs} == {
         f"nightly_{job}": job for job in INGEST_JOBS
     }
-    assert {s.name for s in repo.sensor_defs} == {"source_files_sensor", "corpusmill_automation"}
+    assert {s.name for s in repo.sensor_defs} == {
+        "source_files_sensor", "corpusmill_automation", "corpus_version_sensor",
+    }  # fmt: skip
+
+
+def test_shard_plan_is_partitioned_by_training_job(factory: Path, tmp_path: Path) -> None:
+    """One partition per job of the packaged training_jobs file, each depending on the corpora."""
+    graph = _defs(factory, tmp_path).resolve_asset_graph()
+    node = graph.get(dg.AssetKey("shard_plan"))
+    assert node.partitions_def.get_partition_keys() == [
+        "industry-llm", "sft-finetune", "maintenance-forecaster",
+    ]  # fmt: skip
+    assert {k.to_user_string() for k in node.parent_keys} == {
+        "text_corpus", "sft_pairs", "timeseries_windows",
+    }  # fmt: skip
+
+
+def test_the_jobs_file_names_the_partitions(factory: Path, tmp_path: Path, monkeypatch) -> None:
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(
+        "training_jobs:\n"
+        "  - {name: only-text, corpus: text_corpus, model_class: decoder-1b, seq_len: 2048,\n"
+        "     global_batch: 64, objective: fastest}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("CORPUSMILL_TRAINING_JOBS", str(jobs))
+    defs = _defs(factory, tmp_path)
+    node = defs.resolve_asset_graph().get(dg.AssetKey("shard_plan"))
+    assert node.partitions_def.get_partition_keys() == ["only-text"]
+    assert {k.to_user_string() for k in node.parent_keys} == {"text_corpus"}
+    assert defs.resolve_sensor_def("corpus_version_sensor").name == "corpus_version_sensor"
 
 
 def test_jobs_select_exactly_their_assets(factory: Path, tmp_path: Path) -> None:

@@ -57,14 +57,34 @@ def test_a_plant_with_one_kind_of_data_completes(factory, tmp_path, kinds, built
     for name in set(CORPORA) - built:
         assert name not in mats, f"{name} has no inputs in this plant and is not even defined"
     if built:
-        plan = mats["shard_plan"]
-        # the default training job trains on text_corpus
-        if "text_corpus" in built:
-            assert "skipped" not in plan and plan["dagster/row_count"] > 0
-        else:
-            assert plan["skipped"] == "skipped: text_corpus is not built (its inputs have no rows)"
+        plans = _plans()
+        # the packaged training jobs train on text_corpus, sft_pairs and timeseries_windows
+        jobs = {"industry-llm": "text_corpus", "sft-finetune": "sft_pairs",
+                "maintenance-forecaster": "timeseries_windows"}  # fmt: skip
+        assert set(plans) == set(jobs)
+        for job, corpus in jobs.items():
+            if corpus in built:
+                assert "skipped" not in plans[job] and plans[job]["dagster/row_count"] > 0, job
+            else:
+                why = f"skipped: {corpus} is not built (its inputs have no rows)"
+                assert plans[job]["skipped"] == why
+                assert f"shard_plan[{job}]: {why}" in report.skipped
     else:
         assert "shard_plan" not in mats
+
+
+def _plans() -> dict[str, dict]:
+    """The latest shard_plan materialization's metadata per partition (training job)."""
+    instance = dg.DagsterInstance.get()
+    key = dg.AssetKey("shard_plan")
+    out = {}
+    for job in instance.get_materialized_partitions(key):
+        rec = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[job]), limit=1
+        ).records[0]
+        meta = rec.asset_materialization.metadata
+        out[job] = {k: getattr(v, "value", v) for k, v in meta.items()}
+    return out
 
 
 def test_a_corpus_whose_inputs_are_all_quarantined_is_skipped_with_the_reason(factory, tmp_path):
@@ -86,4 +106,4 @@ def test_a_corpus_whose_inputs_are_all_quarantined_is_skipped_with_the_reason(fa
     assert "text_corpus: skipped: no documents, no maintenance_records" in report.skipped
     mats = _materializations(home)
     assert mats["text_corpus"]["skipped"] == "skipped: no documents, no maintenance_records"
-    assert mats["shard_plan"]["skipped"].startswith("skipped: text_corpus is not built")
+    assert _plans()["industry-llm"]["skipped"].startswith("skipped: text_corpus is not built")

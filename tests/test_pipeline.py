@@ -82,14 +82,29 @@ def test_corpora_are_versioned_with_manifests(built) -> None:
 
 
 def test_shard_plan_covers_the_corpus(built) -> None:
+    """Every training job's latest plan is in the plan tables (its job_name), covering its corpus."""
     home, _ = built
-    plan = q(home, "SELECT pool, samples, tokens, predicted_hours FROM shard_plan")
-    assert plan.height > 0 and plan["pool"].n_unique() >= 2
-    rows = q(home, "SELECT rows FROM corpus_versions WHERE corpus = 'text_corpus' "
-                   "ORDER BY version DESC LIMIT 1").item()  # fmt: skip
-    assert plan["samples"].sum() == rows
+    jobs = {"industry-llm": "text_corpus", "sft-finetune": "sft_pairs",
+            "maintenance-forecaster": "timeseries_windows"}  # fmt: skip
+    plan = q(home, "SELECT job_name, corpus, corpus_version, plan_id, pool, samples FROM shard_plan")
+    assert set(plan["job_name"]) == set(jobs)
+    history = q(home, "SELECT job_name, plan_id, corpus, corpus_version, catalog_hash, created_utc "
+                      "FROM shard_plans")  # fmt: skip
+    assert set(history["job_name"]) == set(jobs) and history["catalog_hash"].n_unique() == 1
+    for job, corpus in jobs.items():
+        mine = plan.filter(plan["job_name"] == job)
+        assert set(mine["corpus"]) == {corpus} and mine["plan_id"].n_unique() == 1
+        rows = q(home, f"SELECT rows FROM corpus_versions WHERE corpus = '{corpus}' "
+                       "ORDER BY version DESC LIMIT 1").item()  # fmt: skip
+        assert mine["samples"].sum() == rows, job
+        assert mine["plan_id"][0] in set(history.filter(history["job_name"] == job)["plan_id"])
+        pools = q(home, f"SELECT pool, tokens FROM shard_pools WHERE job_name = '{job}' "
+                        "AND samples > 0")  # fmt: skip
+        assert set(pools["pool"]) == set(mine["pool"])
     files = q(home, "SELECT path FROM shards").to_series().to_list()
     assert files and all(Path(f).exists() for f in files)
+    names = q(home, "SELECT DISTINCT job_name FROM shards").to_series().to_list()
+    assert set(names) == set(jobs)
 
 
 def test_checks_were_emitted_with_the_materializations(built) -> None:
@@ -210,6 +225,8 @@ def test_table_assets_explain_themselves_in_the_ui(built) -> None:
     assert "text" in [c.name for c in corpus["dagster/column_schema"].schema.columns]
     plan = meta("shard_plan")
     assert "a100-cn-east" in plan["pools"].md_str and "ascend-cn-north" in plan["pools"].md_str
+    assert "█" in plan["load"].md_str and plan["job"].value in (
+        "industry-llm", "sft-finetune", "maintenance-forecaster")  # fmt: skip
     assert "pool" in [c.name for c in plan["dagster/column_schema"].schema.columns]
     graph = build_definitions(home.sources_file, home).resolve_asset_graph()
     assert all(graph.get(k).description for k in graph.get_all_asset_keys())

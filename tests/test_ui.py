@@ -359,3 +359,10 @@ def test_corpus_page_shows_its_data_card(ui: UI) -> None:
 def test_shard_plan_page_shows_its_pool_table(ui: UI) -> None:
     _open_markdown(ui, "/assets/shard_plan?view=events", "pools", "a100-cn-east", "l4-cn-east",
                    "ascend-cn-north", shot="shard-plan-pools")  # fmt: skip
+
+
+def test_shard_plan_page_shows_a_load_bar_per_pool(ui: UI) -> None:
+    """One materialization per training job (partition); the latest shows its load chart."""
+    text = _open_markdown(ui, "/assets/shard_plan?view=events", "load", "█", "load (tokens)",
+                          shot="shard-plan-load")  # fmt: skip
+    assert "share" in text and "hours" in text

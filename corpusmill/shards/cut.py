@@ -111,23 +111,34 @@ def _shard_rows(
         },
         schema_overrides={"devices": pl.Int64},
     )
-    shards = _aggregate(assigned, meta, hours=pl.col("tokens") * job.epochs / pl.col("_dev_rate"))
+    shards = _aggregate(assigned, meta, hours=pl.col("tokens") * job.epochs / pl.col("_dev_rate"),
+                        by_item_id=True)  # fmt: skip
     return shards.select([pl.col(c).cast(t) for c, t in SHARDS_SCHEMA.items()])
 
 
 def _aggregate(
-    items: pl.DataFrame, meta: pl.DataFrame, *, hours: pl.Expr, **extra: pl.Expr
+    items: pl.DataFrame,
+    meta: pl.DataFrame,
+    *,
+    hours: pl.Expr,
+    by_item_id: bool = False,
+    **extra: pl.Expr,
 ) -> pl.DataFrame:
     """One row per shard from its items (``shard_id``, ``pool``, ``local``, sizes), joined to the
-    pools' ``meta`` (``devices`` ...); ``hours`` predicts a shard's training hours."""
+    pools' ``meta`` (``devices`` ...); ``hours`` predicts a shard's training hours.
+    ``by_item_id``: the items are sorted by ``item_id``, so a group's first and last item are its
+    smallest and largest (no string comparisons)."""
+    ids = pl.col("item_id")
+    first, last = (ids.first(), ids.last()) if by_item_id else (ids.min(), ids.max())
     return (
-        items.group_by("shard_id", "pool")
+        items.group_by("shard_id")  # unique over pools; one integer key groups fastest
         .agg(
+            pool=pl.col("pool").first(),
             samples=pl.len().cast(pl.Int64),
             tokens=pl.col("n_tokens").sum(),
             bytes=pl.col("n_bytes").sum(),
-            first_item=pl.col("item_id").min(),
-            last_item=pl.col("item_id").max(),
+            first_item=first,
+            last_item=last,
             local=pl.col("local").first(),
             **extra,
         )

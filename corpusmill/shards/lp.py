@@ -175,11 +175,13 @@ def _min_makespan(
 
 @dataclass(frozen=True)
 class JobAllocation:
-    """One job's part of a shared allocation: shares, device-hours per pool, cost (USD)."""
+    """One job's part of a shared allocation: shares, device-hours per pool, cost (USD), and the
+    other jobs it shared the LP with (none: planned alone)."""
 
     shares: dict[str, float]
     device_hours: dict[str, float]
     cost_usd: float
+    shared_with: tuple[str, ...] = ()
 
 
 def allocate_jobs(
@@ -258,5 +260,53 @@ def allocate_jobs(
                 if v > 1e-12
             },
             cost_usd=float(cost[sl] @ x),
+            shared_with=tuple(o.name or o.corpus for o in jobs if o is not job),
         )
     return out
+
+
+def allocate(
+    jobs: list[TrainingJob], catalog: Catalog, work: dict[str, tuple[float, float]]
+) -> dict[str, JobAllocation]:
+    """Each job's pools and hours: jobs that compete for pools (their allowed pools overlap,
+    directly or through other jobs) share one :func:`allocate_jobs` LP; a job that competes with
+    none is planned alone by :func:`solve_shares`, with its own objective, and is left out of the
+    result when it has none (the rule-based planner plans it).
+
+    Raises
+    ------
+    PlanInfeasible
+        A job, or a group of competing jobs, cannot meet its limits.
+    """
+    allowed = {
+        (j.name or j.corpus): {p.name for p in catalog.pools} - set(excluded_pools(catalog, j))
+        for j in jobs
+    }
+    groups: list[list[TrainingJob]] = []
+    for j in jobs:  # merge j into every group it shares a pool with
+        mine = allowed[j.name or j.corpus]
+        touching = [g for g in groups if any(mine & allowed[o.name or o.corpus] for o in g)]
+        merged = [x for g in touching for x in g] + [j]
+        groups = [g for g in groups if g not in touching] + [merged]
+    out: dict[str, JobAllocation] = {}
+    for g in groups:
+        if len(g) > 1:
+            out.update(allocate_jobs(g, catalog, work))
+            continue
+        job = g[0]
+        name = job.name or job.corpus
+        if job.objective is None:
+            continue
+        tokens, nbytes = work[name]
+        lp = solve_shares(catalog, job, work=tokens, nbytes=nbytes)
+        hours = {
+            p.name: tokens / (p.effective_rate(job.model_class) * 3600.0) * p.count
+            for p in catalog.pools
+        }
+        out[name] = JobAllocation(
+            shares={n: x for n, x in lp.shares.items() if x > 1e-12},
+            device_hours={n: x * hours[n] for n, x in lp.shares.items() if x > 1e-12},
+            cost_usd=lp.cost_usd,
+        )
+    names = [j.name or j.corpus for j in jobs]
+    return {n: out[n] for n in names if n in out}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
@@ -37,6 +38,7 @@ def plan_shards(
     job: TrainingJob,
     *,
     previous: ShardPlan | None = None,
+    shares: Mapping[str, float] | None = None,
 ) -> ShardPlan:
     """Plan shards of ``items`` for the pools of ``catalog`` running ``job``.
 
@@ -50,6 +52,10 @@ def plan_shards(
     previous
         The plan the job ran on before a change of pools: items stay where they were when the
         pool still exists and its new share has room.
+    shares
+        Pool -> fraction of the job's work, decided elsewhere (e.g. the job's part of a joint
+        allocation over several jobs sharing the pools, :func:`corpusmill.shards.lp.allocate_jobs`);
+        overrides the rules and the job's own objective. Fractions are normalised to sum to 1.
 
     Raises
     ------
@@ -59,6 +65,8 @@ def plan_shards(
         ``items`` is empty, has no tokens, duplicate ids or negative counts.
     """
     items = _check_items(items)
+    explicit = shares is not None
+    given: dict[str, float] = {}
     n_items = items.height
     total_tokens = int(items["n_tokens"].sum())
     total_bytes = int(items["n_bytes"].sum())
@@ -84,7 +92,19 @@ def plan_shards(
             f"{catalog.reference_seq_len}; throughput is not rescaled"
         )
 
-    if job.objective is not None:
+    if shares is not None:
+        from corpusmill.shards.lp import excluded_pools
+
+        unknown = sorted(set(shares) - set(costs))
+        if unknown or not sum(shares.values()) > 0:
+            msg = f"shares name pools {unknown} not in the catalog, or sum to 0: {dict(shares)}"
+            raise ValueError(msg)
+        total = sum(shares.values())
+        given = {n: x / total for n, x in shares.items() if x > 0}
+        status = {n: f"joint lp: share {x:.4f}" for n, x in given.items()}
+        status.update(excluded_pools(catalog, job))
+        shares = {n: x * work for n, x in given.items()}
+    elif job.objective is not None:
         from corpusmill.shards.lp import solve_shares
 
         lp = solve_shares(catalog, job, work=work, nbytes=total_bytes)
@@ -125,7 +145,7 @@ def plan_shards(
     if any(s.startswith("shrunk") for s in status.values()):
         warnings.append("a shrunk pool finishes early on purpose; finish_ratio includes it")
 
-    plan_id = _plan_id(items, catalog, job, previous)
+    plan_id = _plan_id(items, catalog, job, previous, given if explicit else None)
     compute_cost = float(pools["cost_usd"].sum())
     egress_usd = float(pools["egress_usd"].sum())
     summary: dict[str, Any] = {
@@ -172,11 +192,14 @@ def _check_items(items: pl.DataFrame) -> pl.DataFrame:
     if missing:
         msg = f"items needs columns item_id, n_tokens, n_bytes; missing {missing}"
         raise ValueError(msg)
-    items = items.select([pl.col(c).cast(t) for c, t in ITEMS_SCHEMA.items()]).sort("item_id")
+    items = items.select([pl.col(c).cast(t) for c, t in ITEMS_SCHEMA.items()])
+    if not items["item_id"].is_sorted():  # one pass, against a sort of millions of strings
+        items = items.sort("item_id")
     if items.is_empty():
         msg = "items is empty: there is nothing to plan"
         raise ValueError(msg)
-    if items["item_id"].null_count() or items["item_id"].n_unique() != items.height:
+    ids = items["item_id"]  # sorted: a duplicate sits next to its twin
+    if ids.null_count() or (ids.slice(1) == ids.slice(0, ids.len() - 1)).any():
         msg = "item_id must be non-null and unique (one row per training sample)"
         raise ValueError(msg)
     if items.select((pl.col("n_tokens") < 0) | (pl.col("n_bytes") < 0)).to_series().any():
@@ -342,7 +365,11 @@ def _pool_rows(
 
 
 def _plan_id(
-    items: pl.DataFrame, catalog: Catalog, job: TrainingJob, previous: ShardPlan | None
+    items: pl.DataFrame,
+    catalog: Catalog,
+    job: TrainingJob,
+    previous: ShardPlan | None,
+    shares: dict[str, float] | None = None,
 ) -> str:
     h = hashlib.sha256()
     h.update(items.select("item_id", "n_tokens", "n_bytes").write_csv().encode())
@@ -357,4 +384,6 @@ def _plan_id(
         "items": h.hexdigest(),
         "previous": previous.plan_id if previous is not None else None,
     }
+    if shares is not None:  # absent otherwise, so the ids of plans without given shares stay
+        head["shares"] = {k: round(v, 12) for k, v in sorted(shares.items())}
     return hashlib.sha256(json.dumps(head, sort_keys=True).encode()).hexdigest()[:16]
