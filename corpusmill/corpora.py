@@ -143,6 +143,51 @@ def read_inputs(
     return frames, read_versions
 
 
+#: Manifest ``counts`` key of the fingerprint of the inputs a version was built from.
+INPUT_FINGERPRINT = "input_fingerprint"
+
+
+def input_fingerprint(frames: Mapping[str, pl.DataFrame]) -> str:
+    """One sha256 over every input table's rows (in any order; run stamps left out)."""
+    stable = {t: f.drop(lake.RUN_STAMPS, strict=False) for t, f in sorted(frames.items())}
+    return lake.json_hash({t: lake.fingerprint(f) for t, f in stable.items()})
+
+
+def build_or_reuse(
+    lake_root: Path, spec: CorpusSpec, frames: Mapping[str, pl.DataFrame], config: Any
+) -> tuple[BuildResult, bool]:
+    """The corpus built from ``frames``, or, when the latest version was built from inputs with
+    the same fingerprint, the same settings and the same code version, that version read back
+    (``(result, True)``): no stage runs again (no dedup, no tokenizer training), and publishing
+    it adds no version. The fingerprint goes into the result's stats (the manifest's counts)."""
+    fp = input_fingerprint(frames)
+    at = Lake(lake_root)
+    latest = versions.latest_manifest(at.table(spec.name))
+    if (
+        latest is not None
+        and latest.get("counts", {}).get(INPUT_FINGERPRINT) == fp
+        and latest.get("config_hash") == lake.json_hash(spec.config_dict(config))
+        and latest.get("code_version") == versions.code_version()
+        and lake.exists(at.excluded(spec.name))
+    ):
+        frame = lake.read(at.table(spec.name), version=latest["version"]).select(list(spec.schema))
+        files = {}
+        stored = at.tokenizer(spec.name, latest["version"])
+        if stored.is_file():
+            files["tokenizer"] = stored.read_text(encoding="utf-8")
+        result = BuildResult(
+            frame=frame.cast(dict(spec.schema)),
+            excluded=lake.read(at.excluded(spec.name)),
+            stats=latest["counts"],
+            files=files,
+        )
+        spec.check(result)
+        return result, True
+    result = spec.build(frames, config)
+    result.stats[INPUT_FINGERPRINT] = fp
+    return result, False
+
+
 def publish(
     lake_root: Path,
     spec: CorpusSpec,
@@ -164,6 +209,13 @@ def publish(
         card=card, card_markdown=card["markdown"],
     )  # fmt: skip
     lake.overwrite(Lake(lake_root).excluded(spec.name), result.excluded)
+    if "tokenizer" in result.files:  # the tokenizer n_tokens were counted with, beside the version
+        path = Lake(lake_root).tokenizer(spec.name, published.version)
+        if not path.is_file() or path.read_text(encoding="utf-8") != result.files["tokenizer"]:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(result.files["tokenizer"], encoding="utf-8")
+            tmp.replace(path)
     if spec.name == "image_corpus":  # the corpus references its images by hash: store them once
         images = lake.read(Lake(lake_root).table("inspection_images"),
                            schema=canonical.schema("inspection_images"))  # fmt: skip

@@ -29,6 +29,9 @@ class BuildResult:
     frame: pl.DataFrame
     excluded: pl.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
+    #: Text files stored beside the published version, by name (``"tokenizer"``: the
+    #: tokenizer.json a text corpus's ``n_tokens`` were counted with; see corpusmill.corpora).
+    files: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

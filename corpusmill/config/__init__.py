@@ -256,9 +256,10 @@ class SourcesConfig(_Strict):
 
     def corpus_config(self, name: str) -> Any:
         """The settings corpus ``name`` is built with: its defaults, then ``corpora.<name>``."""
+        from corpusmill.config.blocks import with_tokenizer_path
         from corpusmill.corpora import corpus
 
-        return corpus(name).resolve(self.corpora.get(name))
+        return with_tokenizer_path(corpus(name).resolve(self.corpora.get(name)), self.base_dir)
 
     def source(self, name: str) -> Source:
         return by_name(self.sources, name, "source")
@@ -353,7 +354,19 @@ def load(path: str | Path) -> SourcesConfig:
     path = Path(path)
     cfg = load_model(path, SourcesConfig, "sources file", ConfigError, named="sources")
     _warn_unknown_licenses(path, cfg)
-    return cfg.model_copy(update={"base_dir": path.resolve().parent})
+    cfg = cfg.model_copy(update={"base_dir": path.resolve().parent})
+    _check_corpus_files(path, cfg)
+    return cfg
+
+
+def _check_corpus_files(path: Path, cfg: SourcesConfig) -> None:
+    """The files corpus settings name (a text corpus's tokenizer.json) exist and load."""
+    from corpusmill.config.blocks import tokenizer_problem
+
+    for name in cfg.corpora:
+        problem = tokenizer_problem(cfg.corpus_config(name), f"corpora.{name}.tokenizer")
+        if problem:
+            raise ConfigError(f"{path}: {problem}")
 
 
 def _warn_unknown_licenses(path: Path, cfg: SourcesConfig) -> None:

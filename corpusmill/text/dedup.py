@@ -196,9 +196,7 @@ def _min_affine(mixed: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.nda
         for s in range(offsets[i], offsets[i + 1]):
             m = mixed[s]
             for p in range(num_perm):
-                v = np.uint32(a[p] * m + b[p])
-                if v < row[p]:
-                    row[p] = v
+                row[p] = min(row[p], np.uint32(a[p] * m + b[p]))
         sig[i] = row
     return sig
 
