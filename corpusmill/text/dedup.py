@@ -1,5 +1,8 @@
 """Deduplication: exact (sha256 of the text) and near (MinHash LSH over character shingles).
 
+Near dedup hashes the shingles the way datasketch's ``MinHash`` does by default and runs its hot
+loops (distinct shingles, signatures, band keys and band pairs) compiled with numba.
+
 Both keep the lowest ``doc_id`` (string order) and name it in the reason of every document they
 drop, so an excluded row always says whom it duplicates.
 """
@@ -20,9 +23,6 @@ import polars as pl
 LSH_MARGIN = 0.1
 LSH_MAX_THRESHOLD = 0.9
 LSH_MIN_THRESHOLD = 0.05
-
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
 
 
 def sha256_series(texts: pl.Series) -> pl.Series:
@@ -221,17 +221,18 @@ def minhash_signatures(
     return _min_affine(_fmix32(np.ascontiguousarray(hashes, dtype=np.uint32)), offsets, a, b)
 
 
+@numba.njit(cache=True)
 def _band_keys(sig: np.ndarray, b: int, r: int) -> np.ndarray:
     """(b x n_docs) uint64 key per LSH band (a 64-bit hash of the band's r values)."""
     n = sig.shape[0]
     keys = np.empty((b, n), dtype=np.uint64)
-    with np.errstate(over="ignore"):
+    for i in range(n):
         for band in range(b):
-            h = np.full(n, _FNV_OFFSET, dtype=np.uint64)
+            h = np.uint64(0xCBF29CE484222325)
             for col in range(band * r, (band + 1) * r):
-                h = (h ^ sig[:, col].astype(np.uint64)) * _FNV_PRIME
+                h = (h ^ np.uint64(sig[i, col])) * np.uint64(0x100000001B3)
                 h ^= h >> np.uint64(29)
-            keys[band] = h
+            keys[band, i] = h
     return keys
 
 
@@ -322,11 +323,18 @@ def near_duplicates(
     the one it names (LSH candidates below it are discarded), and the result depends only on the
     input and ``seed``.
 
-    Vectorised (see docs/corpora-text.md): shingles of all documents are hashed at once, the
-    signatures are datasketch's bit for bit (:func:`minhash_signatures`), the LSH bands are
-    datasketch's choice for the (lowered) index threshold, and candidates are the pairs that share
-    a band; the greedy pass then only visits documents that have a candidate above ``threshold``.
-    The result is the one the per-document datasketch loop (MinHash + MinHashLSH) gives.
+    Compiled with numba (see docs/corpora-text.md): the distinct shingles of all documents are
+    found once and hashed with datasketch's default hash (:func:`shingle_hashes`), the signatures
+    are datasketch's bit for bit (:func:`minhash_signatures`), the LSH bands are datasketch's
+    choice for the (lowered) index threshold, and candidates sharing a band are verified by their
+    estimate in the band scan; the greedy pass then only visits documents that have a candidate
+    above ``threshold``. The result is the one a plain datasketch loop (``MinHash().update_batch``
+    of the UTF-8 shingles + ``MinHashLSH``) gives.
+
+    Warnings
+    --------
+    The first call in a process loads the compiled loops from numba's cache (``__pycache__``), or
+    compiles them (some seconds) when there is none.
     """
     n = len(doc_ids)
     if n != len(texts):
