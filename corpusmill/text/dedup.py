@@ -162,9 +162,9 @@ def _bulk_shingles(texts: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
     if total == 0:
         return np.empty(0, dtype=np.uint32), counts
     codes, first = _window_codes(cps, starts, lens, k)
-    distinct = np.fromiter(
-        (_sha1_32(joined[p : p + k]) for p in first.tolist()), dtype=np.uint32, count=first.size
-    )
+    sha1 = hashlib.sha1
+    digests = b"".join([sha1(joined[p : p + k].encode("utf-8")).digest()[:4] for p in first.tolist()])
+    distinct = np.frombuffer(digests, dtype="<u4").astype(np.uint32)
     # Code -1 (a text shorter than k) takes the last value here and is set just below.
     out = distinct[codes] if distinct.size else np.zeros(total, dtype=np.uint32)
     if first.size < total and ((lens > 0) & (lens < k)).any():
@@ -174,27 +174,23 @@ def _bulk_shingles(texts: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
     return out, counts
 
 
-def _fmix32(h: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 32-bit finalizer, as datasketch applies it before its affine permutations."""
-    with np.errstate(over="ignore"):
-        h = h ^ (h >> np.uint32(16))
-        h = h * np.uint32(0x85EBCA6B)
-        h = h ^ (h >> np.uint32(13))
-        h = h * np.uint32(0xC2B2AE35)
-        return h ^ (h >> np.uint32(16))
-
-
 @numba.njit(parallel=True, cache=True)
-def _min_affine(mixed: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per document ``i`` (shingles ``offsets[i]:offsets[i+1]`` of ``mixed``) and permutation
-    ``p``: the minimum of ``a[p] * m + b[p] mod 2**32`` (0xFFFFFFFF for no shingles)."""
+def _min_affine(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per document ``i`` (shingles ``offsets[i]:offsets[i+1]`` of ``hashes``) and permutation
+    ``p``: the minimum of ``a[p] * fmix32(h) + b[p] mod 2**32`` (0xFFFFFFFF for no shingles)."""
     n = offsets.size - 1
     num_perm = a.size
     sig = np.full((n, num_perm), np.uint32(0xFFFFFFFF), np.uint32)
     for i in numba.prange(n):
         row = np.full(num_perm, np.uint32(0xFFFFFFFF), np.uint32)
         for s in range(offsets[i], offsets[i + 1]):
-            m = mixed[s]
+            h = np.uint64(hashes[s])  # MurmurHash3's fmix32, as datasketch pre-mixes
+            h ^= h >> np.uint64(16)
+            h = (h * np.uint64(0x85EBCA6B)) & np.uint64(0xFFFFFFFF)
+            h ^= h >> np.uint64(13)
+            h = (h * np.uint64(0xC2B2AE35)) & np.uint64(0xFFFFFFFF)
+            h ^= h >> np.uint64(16)
+            m = np.uint32(h)
             for p in range(num_perm):
                 row[p] = min(row[p], np.uint32(a[p] * m + b[p]))
         sig[i] = row
@@ -218,7 +214,7 @@ def minhash_signatures(
     a, b = (np.asarray(x, dtype=np.uint32) for x in perms)
     offsets = np.zeros(counts.size + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    return _min_affine(_fmix32(np.ascontiguousarray(hashes, dtype=np.uint32)), offsets, a, b)
+    return _min_affine(np.ascontiguousarray(hashes, dtype=np.uint32), offsets, a, b)
 
 
 @numba.njit(cache=True)
@@ -290,7 +286,7 @@ def _similar_pairs(
     ``(lo, hi, estimate)``, lo < hi."""
     n = sig.shape[0]
     keys = _band_keys(sig, bands, rows)
-    orders = np.argsort(keys, axis=1, kind="stable")
+    orders = np.argsort(keys, axis=1)  # the order within a run does not change the pairs
     sorted_keys = np.take_along_axis(keys, orders, axis=1)
     lo, hi, jac = _similar_in_runs(orders, sorted_keys, sig, float(threshold))
     _, first = np.unique(lo * n + hi, return_index=True)
