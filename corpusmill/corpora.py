@@ -15,11 +15,11 @@ from typing import Any
 import polars as pl
 
 from corpusmill import canonical, lake, versions
-from corpusmill.licenses import mixing_warning
 from corpusmill.corpus import BuildResult, CorpusError, CorpusSpec
 from corpusmill.images import EXCLUSION_CHECKS as IMAGE_CHECKS
 from corpusmill.images import IMAGE_CORPUS_SCHEMA, ImageConfig, build_image_corpus, store_images
 from corpusmill.layout import Lake
+from corpusmill.licenses import mixing_warning
 from corpusmill.process_quality import EXCLUSION_CHECKS as PROCESS_QUALITY_CHECKS
 from corpusmill.process_quality import (
     PROCESS_QUALITY_SCHEMA,
@@ -163,18 +163,18 @@ def build_or_reuse(
     fp = input_fingerprint(frames)
     at = Lake(lake_root)
     latest = versions.latest_manifest(at.table(spec.name))
+    tokenizer = at.tokenizer(spec.name, latest["version"]) if latest else None
     if (
         latest is not None
         and latest.get("counts", {}).get(INPUT_FINGERPRINT) == fp
         and latest.get("config_hash") == lake.json_hash(spec.config_dict(config))
         and latest.get("code_version") == versions.code_version()
         and lake.exists(at.excluded(spec.name))
+        # a run stopped between the commit and the tokenizer file builds again (and writes it)
+        and ("tokenizer" not in latest["counts"] or tokenizer.is_file())
     ):
         frame = lake.read(at.table(spec.name), version=latest["version"]).select(list(spec.schema))
-        files = {}
-        stored = at.tokenizer(spec.name, latest["version"])
-        if stored.is_file():
-            files["tokenizer"] = stored.read_text(encoding="utf-8")
+        files = {"tokenizer": tokenizer.read_text(encoding="utf-8")} if tokenizer.is_file() else {}
         result = BuildResult(
             frame=frame.cast(dict(spec.schema)),
             excluded=lake.read(at.excluded(spec.name)),

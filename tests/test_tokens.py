@@ -148,6 +148,13 @@ def test_the_stored_tokenizer_loads_back_and_reproduces_the_counts_and_a_rebuild
     second = corpora.publish(tmp_path, spec, again, config=cfg, input_versions={})
     assert (second.version, second.created) == (published.version, False)
 
+    # a run stopped before the tokenizer file was written builds again, and publishing writes it
+    stored.unlink()
+    rebuilt, reused = corpora.build_or_reuse(tmp_path, spec, frames, cfg)
+    assert not reused
+    corpora.publish(tmp_path, spec, rebuilt, config=cfg, input_versions={})
+    assert stored.read_text(encoding="utf-8") == result.files["tokenizer"]
+
     # a changed input or setting builds again
     changed = {**frames, "documents": documents([*TEXTS, "新的记录 a new maintenance record text."])}
     assert corpora.build_or_reuse(tmp_path, spec, changed, cfg)[1] is False
