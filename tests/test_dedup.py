@@ -148,13 +148,15 @@ def test_shingle_hashes_are_datasketchs_default_hash():
     assert shingle_hashes(" \n", 5) == []
 
 
-def test_bulk_shingles_match_the_per_text_hashes():
-    texts = [BASE, "", "   ", "ab", "abcd", "abcde", "  Ab  CdE\tf ", UNRELATED, "中文字符串"]
-    hashes, counts = _bulk_shingles(texts, 5)
+@pytest.mark.parametrize("k", [1, 3, 5, 6, 8])  # up to 6 the table key packs the code points
+def test_bulk_shingles_match_the_per_text_hashes(k):
+    texts = [BASE, "", "   ", "ab", "abcd", "abcde", "  Ab  CdE\tf ", UNRELATED, "中文字符串",
+             "\U0010ffff\U0010fffe" * 5, BASE]  # fmt: skip
+    hashes, counts = _bulk_shingles(texts, k)
     assert counts.sum() == hashes.size
     off = 0
     for text, n in zip(texts, counts.tolist(), strict=True):
-        assert sorted(set(hashes[off : off + n].tolist())) == shingle_hashes(text, 5)
+        assert sorted(set(hashes[off : off + n].tolist())) == shingle_hashes(text, k)
         off += n
 
 

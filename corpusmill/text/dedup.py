@@ -143,6 +143,77 @@ def _window_codes(
     return codes, first[:n_distinct].copy()
 
 
+#: An empty table row (a packed window never has bit 63 set).
+_EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@numba.njit(cache=True)
+def _slot(lo: np.uint64, hi: np.uint64, bits: int) -> np.uint64:
+    h = (lo ^ (hi * np.uint64(0x9E3779B97F4A7C15))) * np.uint64(0xBF58476D1CE4E5B9)
+    return h >> np.uint64(64 - bits)
+
+
+@numba.njit(cache=True)
+def _window_codes_packed(
+    cps: np.ndarray, starts: np.ndarray, lens: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_window_codes` for ``k <= 6``: a window's code points (21 bits each) pack exactly
+    into two 64-bit words, which are the table's key, so a lookup touches one table row."""
+    n_slots = 0
+    for i in range(lens.size):
+        n_slots += lens[i] - k + 1 if lens[i] >= k else (1 if lens[i] > 0 else 0)
+    codes = np.full(n_slots, -1, np.int64)
+    bits = 16
+    table = np.full((1 << bits, 3), _EMPTY, np.uint64)  # rows: (lo word, hi word, code)
+    first = np.empty(1024, np.int64)
+    n_distinct = 0
+    out = 0
+    for i in range(lens.size):
+        if lens[i] < k:
+            out += 1 if lens[i] > 0 else 0
+            continue
+        for s in range(starts[i], starts[i] + lens[i] - k + 1):
+            lo = np.uint64(0)
+            hi = np.uint64(0)
+            for j in range(k):
+                if j < 3:
+                    lo |= np.uint64(cps[s + j]) << np.uint64(21 * j)
+                else:
+                    hi |= np.uint64(cps[s + j]) << np.uint64(21 * (j - 3))
+            mask = (1 << bits) - 1
+            t = np.int64(_slot(lo, hi, bits))
+            while table[t, 0] != _EMPTY and (table[t, 0] != lo or table[t, 1] != hi):
+                t = (t + 1) & mask
+            if table[t, 0] != _EMPTY:
+                codes[out] = np.int64(table[t, 2])
+                out += 1
+                continue
+            if n_distinct == first.size:
+                grown = np.empty(first.size * 2, np.int64)
+                grown[:n_distinct] = first[:n_distinct]
+                first = grown
+            first[n_distinct] = s
+            table[t, 0] = lo
+            table[t, 1] = hi
+            table[t, 2] = np.uint64(n_distinct)
+            codes[out] = n_distinct
+            out += 1
+            n_distinct += 1
+            if 2 * n_distinct > (1 << bits):  # keep the load under one half: rehash, 2x rows
+                bits += 1
+                grown_t = np.full((1 << bits, 3), _EMPTY, np.uint64)
+                for old in range(table.shape[0]):
+                    if table[old, 0] != _EMPTY:
+                        t2 = np.int64(_slot(table[old, 0], table[old, 1], bits))
+                        while grown_t[t2, 0] != _EMPTY:
+                            t2 = (t2 + 1) & ((1 << bits) - 1)
+                        grown_t[t2, 0] = table[old, 0]
+                        grown_t[t2, 1] = table[old, 1]
+                        grown_t[t2, 2] = table[old, 2]
+                table = grown_t
+    return codes, first[:n_distinct].copy()
+
+
 def _bulk_shingles(texts: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
     """Shingle hashes of every text at once: ``(hashes uint32, counts per text int64)``.
 
@@ -161,7 +232,8 @@ def _bulk_shingles(texts: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
     total = int(counts.sum())
     if total == 0:
         return np.empty(0, dtype=np.uint32), counts
-    codes, first = _window_codes(cps, starts, lens, k)
+    window_codes = _window_codes_packed if k <= 6 else _window_codes
+    codes, first = window_codes(cps, starts, lens, k)
     sha1 = hashlib.sha1
     digests = b"".join([sha1(joined[p : p + k].encode("utf-8")).digest()[:4] for p in first.tolist()])
     distinct = np.frombuffer(digests, dtype="<u4").astype(np.uint32)
