@@ -170,7 +170,9 @@ def build_or_reuse(
         and latest.get("config_hash") == lake.json_hash(spec.config_dict(config))
         and latest.get("code_version") == versions.code_version()
         and lake.exists(at.excluded(spec.name))
-        # a run stopped between the commit and the tokenizer file builds again (and writes it)
+        # a run stopped between the commit and the manifest or tokenizer file builds again,
+        # and publishing writes the missing file
+        and at.manifest(spec.name, latest["version"]).is_file()
         and ("tokenizer" not in latest["counts"] or tokenizer.is_file())
     ):
         frame = lake.read(at.table(spec.name), version=latest["version"]).select(list(spec.schema))
@@ -180,6 +182,7 @@ def build_or_reuse(
             excluded=lake.read(at.excluded(spec.name)),
             stats=latest["counts"],
             files=files,
+            from_version=latest["version"],
         )
         spec.check(result)
         return result, True
@@ -202,6 +205,15 @@ def publish(
     its ``<corpus>_excluded`` table. ``licenses`` (source name -> (licence, owner), from
     :meth:`corpusmill.config.SourcesConfig.licenses`) gives the data card each contributing
     source's licence and owner; the card's Markdown is on the result (``card_markdown``)."""
+    at = Lake(lake_root)
+    if result.from_version is not None:  # the latest version read back: nothing to write
+        latest = versions.latest_manifest(at.table(spec.name))
+        path = at.manifest(spec.name, result.from_version)
+        if latest and latest["version"] == result.from_version and path.is_file():
+            card_path = at.data_card(spec.name, result.from_version)
+            md = card_path.read_text(encoding="utf-8") if card_path.is_file() else None
+            return versions.Published(spec.name, result.from_version, latest["content_hash"],
+                                      False, latest, path, md)  # fmt: skip
     card = data_card(spec, result.frame, result=result, licenses=licenses)
     published = versions.publish(
         lake_root, spec.name, result.frame, sort_by=[spec.id_column], inputs=input_versions,
