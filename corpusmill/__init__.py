@@ -25,11 +25,11 @@ def connect(home: str | os.PathLike[str] | Home | None = None) -> Sandbox:
     Runs one SELECT (or EXPLAIN/DESCRIBE/SHOW/SUMMARIZE) per call and refuses writes, settings,
     ATTACH/COPY/INSTALL and several statements with :class:`corpusmill.sandbox.QueryRefused`.
     """
-    from corpusmill import sandbox
+    from corpusmill import sandbox, storage
     from corpusmill.home import resolve_home
 
     h = resolve_home(home)
-    if not h.catalog.exists() and not h.lake.exists():
+    if not h.catalog.exists() and not storage.exists(h.lake):
         raise FileNotFoundError(
             f"no corpusmill home at {h.root} (no catalog.duckdb, no lake/): pass home= the folder "
             "you ran `corpusmill run --home ...` or `corpusmill demo --home ...` with"

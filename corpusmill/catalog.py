@@ -13,6 +13,12 @@ before it would resolve a relative path through ``file_search_path``), so the ca
 lake it was built over (the :data:`LAKE_ROOT_MACRO` macro). A home that was moved (or copied) is
 detected on connect and its catalog rebuilt over the new lake (:func:`built_for`); a partial refresh
 of a moved home rebuilds every view.
+
+A lake on object storage (``s3://``) cannot be read by DuckDB here (the httpfs extension cannot be
+downloaded), so there the catalog holds no views over its files: the table :data:`DATASETS`
+lists, per view, the Parquet files and their unified Arrow schema, and :func:`register_datasets`
+registers each as a pyarrow dataset on the reader's connection (see :mod:`corpusmill.sandbox`).
+Empty tables and ``corpus_versions`` are in the catalog itself, as for a local lake.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from corpusmill import canonical, lake, versions
+from corpusmill import canonical, lake, storage, versions
 from corpusmill.corpora import CORPORA
 from corpusmill.faults import crash_point
 from corpusmill.layout import Lake
@@ -45,6 +51,9 @@ ALWAYS: dict[str, pl.Schema] = {
 }
 
 CORPUS_VERSIONS = "corpus_versions"
+
+#: For a lake on object storage: view name -> its Parquet files and Arrow schema (IPC bytes).
+DATASETS = "_corpusmill_datasets"
 
 #: A macro in the catalog returning the absolute lake folder its views read.
 LAKE_ROOT_MACRO = "corpusmill_lake_root"
@@ -90,7 +99,7 @@ def refresh(home: Home, tables: Iterable[str] | None = None) -> list[str]:
             con = duckdb.connect(str(tmp))
             try:
                 names = _build(con, Lake(home.lake), None if whole else set(tables or ()))
-                root = str(Path(home.lake).resolve()).replace("'", "''")
+                root = storage.display(home.lake).replace("'", "''")
                 con.execute(f"CREATE OR REPLACE MACRO {LAKE_ROOT_MACRO}() AS '{root}'")
                 con.execute("CHECKPOINT")
             finally:
@@ -122,7 +131,7 @@ def built_for(home: Home) -> bool:
         (root,) = con.execute(f"SELECT c.main.{LAKE_ROOT_MACRO}()").fetchone() or (None,)
     finally:
         con.close()
-    return root == str(Path(home.lake).resolve())
+    return root == storage.display(home.lake)
 
 
 def _build(con: duckdb.DuckDBPyConnection, at: Lake, only: set[str] | None) -> list[str]:
@@ -132,6 +141,10 @@ def _build(con: duckdb.DuckDBPyConnection, at: Lake, only: set[str] | None) -> l
         return only is None or name in only
 
     names: list[str] = []
+    if storage.is_remote(at.root):
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {DATASETS} (name VARCHAR, files VARCHAR[], schema BLOB)"
+        )
     singles = at.views(CORPORA)
     for name, path in singles.items():
         if wanted(name):
@@ -139,8 +152,10 @@ def _build(con: duckdb.DuckDBPyConnection, at: Lake, only: set[str] | None) -> l
             _view(con, name, lake.files(path), lake.open_table(path).schema().to_arrow())
             names.append(name)
     for name, parts in at.unions().items():
+        if not wanted(name):
+            continue
         files = [f for p in parts for f in lake.files(p)]
-        if wanted(name) and files:
+        if files:
             _drop(con, name)
             _view(con, name, files, None)
             names.append(name)
@@ -201,6 +216,8 @@ def _drop(con: duckdb.DuckDBPyConnection, name: str) -> None:
     kind = _kind(con, name)
     if kind is not None:
         con.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {quote_ident(name)}")
+    if _kind(con, DATASETS) is not None:
+        con.execute(f"DELETE FROM {DATASETS} WHERE name = ?", [name])
 
 
 def quote_ident(name: str) -> str:
@@ -216,6 +233,9 @@ def _view(con: duckdb.DuckDBPyConnection, name: str, files: list[str], arrow_sch
         con.execute(f"CREATE TABLE {quote_ident(name)} AS SELECT * FROM _empty")
         con.unregister("_empty")
         return
+    if storage.is_remote(files[0]):
+        _dataset(con, name, files)
+        return
     file_list = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     con.execute(
         f"CREATE VIEW {quote_ident(name)} AS SELECT * FROM read_parquet([{file_list}], "
@@ -227,3 +247,55 @@ def _empty(con: duckdb.DuckDBPyConnection, name: str, schema: pl.Schema) -> None
     con.register("_empty", pl.DataFrame(schema=schema).to_arrow())
     con.execute(f"CREATE TABLE {quote_ident(name)} AS SELECT * FROM _empty")
     con.unregister("_empty")
+
+
+def _dataset(con: duckdb.DuckDBPyConnection, name: str, files: list[str]) -> None:
+    """Record a view over Parquet files on object storage (registered by readers at connect).
+
+    The schema unifies the Parquet schemas of the files (as ``read_parquet(union_by_name)`` would);
+    it is read once here, so a reader opens no file until it queries.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fs, _ = storage.filesystem(files[0])
+    schemas, seen = [], set()
+    for f in files:
+        schema = pq.read_schema(storage.fs_path(f), filesystem=fs)
+        key = schema.to_string(show_schema_metadata=False)
+        if key not in seen:
+            seen.add(key)
+            schemas.append(schema.remove_metadata())
+    unified = pa.unify_schemas(schemas, promote_options="permissive")
+    con.execute(
+        f"INSERT INTO {DATASETS} VALUES (?, ?, ?)", [name, files, unified.serialize().to_pybytes()]
+    )
+
+
+def register_datasets(con: duckdb.DuckDBPyConnection, catalog: str = "catalog") -> list[str]:
+    """Register every dataset view of an object-storage catalog on ``con`` (read-only pyarrow
+    datasets over exactly the files the view lists); returns their names.
+
+    No file is opened here: each dataset is made from its file list and stored schema.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    has = con.execute(
+        "SELECT 1 FROM information_schema.tables WHERE table_catalog = ? AND table_name = ?",
+        [catalog, DATASETS],
+    ).fetchall()
+    if not has:
+        return []
+    rows = con.execute(f"SELECT name, files, schema FROM {catalog}.main.{DATASETS}").fetchall()
+    names = []
+    for name, files, schema_bytes in rows:
+        fs, _ = storage.filesystem(files[0])
+        schema = pa.ipc.read_schema(pa.py_buffer(schema_bytes))
+        dataset = ds.FileSystemDataset.from_paths(
+            [storage.fs_path(f) for f in files], schema=schema, format=ds.ParquetFileFormat(),
+            filesystem=fs,
+        )  # fmt: skip
+        con.register(name, dataset)
+        names.append(name)
+    return names

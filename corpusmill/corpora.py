@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from corpusmill import canonical, lake, versions
+from corpusmill import canonical, lake, storage, versions
 from corpusmill.corpus import BuildResult, CorpusError, CorpusSpec
 from corpusmill.images import EXCLUSION_CHECKS as IMAGE_CHECKS
 from corpusmill.images import IMAGE_CORPUS_SCHEMA, ImageConfig, build_image_corpus, store_images
@@ -55,6 +55,13 @@ def _process_quality(inputs: Mapping[str, pl.DataFrame], config: ProcessQualityC
 
 def _images(inputs: Mapping[str, pl.DataFrame], config: ImageConfig) -> BuildResult:
     return build_image_corpus(inputs["inspection_images"], config=config)
+
+
+def _store_images(lake_root: Path, frame: pl.DataFrame) -> None:
+    """The corpus references its images by hash: their bytes are stored once in the lake."""
+    images = lake.read(Lake(lake_root).table("inspection_images"),
+                       schema=canonical.schema("inspection_images"))  # fmt: skip
+    store_images(lake_root, images, frame)
 
 
 CORPORA: dict[str, CorpusSpec] = {
@@ -114,6 +121,7 @@ CORPORA: dict[str, CorpusSpec] = {
             defaults=ImageConfig(),
             builder=_images,
             checks=IMAGE_CHECKS,
+            store=_store_images,
             description="Labelled inspection images without exact or near duplicates, stored once "
             "by content hash and split by lot.",
         ),
@@ -172,11 +180,11 @@ def build_or_reuse(
         and lake.exists(at.excluded(spec.name))
         # a run stopped between the commit and the manifest or tokenizer file builds again,
         # and publishing writes the missing file
-        and at.manifest(spec.name, latest["version"]).is_file()
-        and ("tokenizer" not in latest["counts"] or tokenizer.is_file())
+        and storage.is_file(at.manifest(spec.name, latest["version"]))
+        and ("tokenizer" not in latest["counts"] or storage.is_file(tokenizer))
     ):
         frame = lake.read(at.table(spec.name), version=latest["version"]).select(list(spec.schema))
-        files = {"tokenizer": tokenizer.read_text(encoding="utf-8")} if tokenizer.is_file() else {}
+        files = {"tokenizer": storage.read_text(tokenizer)} if storage.is_file(tokenizer) else {}
         result = BuildResult(
             frame=frame.cast(dict(spec.schema)),
             excluded=lake.read(at.excluded(spec.name)),
@@ -209,9 +217,9 @@ def publish(
     if result.from_version is not None:  # the latest version read back: nothing to write
         latest = versions.latest_manifest(at.table(spec.name))
         path = at.manifest(spec.name, result.from_version)
-        if latest and latest["version"] == result.from_version and path.is_file():
+        if latest and latest["version"] == result.from_version and storage.is_file(path):
             card_path = at.data_card(spec.name, result.from_version)
-            md = card_path.read_text(encoding="utf-8") if card_path.is_file() else None
+            md = storage.read_text(card_path) if storage.is_file(card_path) else None
             return versions.Published(spec.name, result.from_version, latest["content_hash"],
                                       False, latest, path, md)  # fmt: skip
     card = data_card(spec, result.frame, result=result, licenses=licenses)
@@ -222,16 +230,11 @@ def publish(
     )  # fmt: skip
     lake.overwrite(Lake(lake_root).excluded(spec.name), result.excluded)
     if "tokenizer" in result.files:  # the tokenizer n_tokens were counted with, beside the version
-        path = Lake(lake_root).tokenizer(spec.name, published.version)
-        if not path.is_file() or path.read_text(encoding="utf-8") != result.files["tokenizer"]:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(result.files["tokenizer"], encoding="utf-8")
-            tmp.replace(path)
-    if spec.name == "image_corpus":  # the corpus references its images by hash: store them once
-        images = lake.read(Lake(lake_root).table("inspection_images"),
-                           schema=canonical.schema("inspection_images"))  # fmt: skip
-        store_images(lake_root, images, result.frame)
+        path = at.tokenizer(spec.name, published.version)
+        if not storage.is_file(path) or storage.read_text(path) != result.files["tokenizer"]:
+            storage.write_text(path, result.files["tokenizer"])
+    if spec.store is not None:
+        spec.store(lake_root, result.frame)
     return published
 
 
@@ -277,6 +280,8 @@ def data_card(
             if ex.height and "check" in ex.columns else {}
         )  # fmt: skip
         card["stats"] = {k: v for k, v in result.stats.items() if isinstance(v, int | float)}
+        if isinstance(result.stats.get("redactions"), dict):  # matches per placeholder
+            card["redactions"] = dict(result.stats["redactions"])
     card["limitations"] = [
         "licences are as declared in the sources file; unknown licences are listed as such",
         "rows are only as good as the sources' own data; see the quality results in the manifest",
@@ -304,6 +309,10 @@ def render_card(card: dict[str, Any]) -> str:
         out += ["", "## Filters, dedup and redaction", ""]
         out += [f"- removed by {k}: {v}" for k, v in card.get("excluded", {}).items()]
         out += [f"- {k}: {v}" for k, v in card.get("stats", {}).items()]
+    if card.get("redactions"):
+        out += ["", "## Redactions per placeholder", "",
+                "| placeholder | matches redacted |", "|---|---:|"]  # fmt: skip
+        out += [f"| {k} | {v} |" for k, v in card["redactions"].items()]
     for key, title in (("splits", "Splits"), ("labels", "Label balance"),
                        ("languages", "Languages")):  # fmt: skip
         if card.get(key):

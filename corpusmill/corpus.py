@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -60,6 +61,9 @@ class CorpusSpec:
         Every ``check`` an excluded row may carry.
     description
         One sentence: what the corpus holds (the Dagster UI shows it).
+    store
+        ``store(lake_root, frame)``, run after each publish, for a corpus whose rows reference
+        content kept outside the table (image bytes stored once by hash); ``None`` for the rest.
     """
 
     name: str
@@ -70,6 +74,7 @@ class CorpusSpec:
     builder: Callable[[Mapping[str, pl.DataFrame], Any], BuildResult]
     checks: tuple[str, ...]
     description: str
+    store: Callable[[Path, pl.DataFrame], None] | None = None
 
     @property
     def config_model(self) -> type:
@@ -100,8 +105,19 @@ class CorpusSpec:
             raise CorpusError(f"corpora.{self.name}: {e}") from None
 
     def config_dict(self, config: Any) -> dict[str, Any]:
-        """The resolved settings as plain data (what the config hash is taken of)."""
-        return asdict(config)
+        """The resolved settings as plain data (what the config hash is taken of).
+
+        A non-empty ``confidential`` block (declared supplier names, serial patterns ...) is
+        replaced by its sha256 and term count, so that manifests shipped beside a corpus never
+        list the terms it redacted; a change to the terms still changes the config hash."""
+        out = asdict(config)
+        if out.get("confidential"):
+            import hashlib
+            import json
+
+            blob = json.dumps(out["confidential"], sort_keys=True, ensure_ascii=False).encode()
+            out["confidential"] = {"sha256": hashlib.sha256(blob).hexdigest()}
+        return out
 
     def build(self, inputs: Mapping[str, pl.DataFrame], config: Any = None) -> BuildResult:
         """Run the builder and check its result against this declaration.
@@ -153,22 +169,34 @@ class CorpusSpec:
     def items(self, frame: pl.DataFrame) -> pl.DataFrame:
         """One row per training sample: ``item_id``, ``n_tokens``, ``n_bytes`` (the planner's sizes).
 
-        Tokens are the corpus's ``n_tokens``; a window counts one token per channel per step; any
-        other row counts one. Bytes are the UTF-8 length of its text columns, plus 8 per window cell.
+        Tokens (what a step's compute grows with): the corpus's ``n_tokens`` for text; one per
+        channel per step for a window; for an image, its 16×16 patches (what a vision transformer
+        reads); for a row of features (``process_quality``), its non-null numeric cells; else one.
+        Bytes: the UTF-8 length of the string columns, 8 per numeric cell, 8 per window cell, plus
+        the stored object (``size_bytes``) a row references.
         """
-        if "n_tokens" in frame.columns:
+        schema = frame.schema
+        numeric = [c for c, t in schema.items() if t.is_numeric() and c != self.id_column]
+        if "n_tokens" in schema:
             tokens = pl.col("n_tokens").cast(pl.Int64)
-        elif "n_steps" in frame.columns:
+        elif "n_steps" in schema:
             tokens = (pl.col("n_steps") * pl.col("channels").list.len()).cast(pl.Int64)
+        elif {"width", "height", "size_bytes"} <= set(schema):
+            patches = (pl.col("width") + 15) // 16 * ((pl.col("height") + 15) // 16)
+            tokens = patches.cast(pl.Int64).fill_null(1)
+        elif numeric:
+            tokens = pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int64) for c in numeric])
         else:
             tokens = pl.lit(1, pl.Int64)
         size = pl.sum_horizontal(
-            [pl.col(c).cast(pl.String).str.len_bytes().fill_null(0)
-             for c, t in frame.schema.items() if t == pl.String]
+            [pl.col(c).str.len_bytes().fill_null(0) for c, t in schema.items() if t == pl.String]
+            + [pl.col(c).is_not_null().cast(pl.Int64) * 8 for c in numeric]
             or [pl.lit(0)]
         )  # fmt: skip
-        if "n_steps" in frame.columns:
+        if "n_steps" in schema:
             size = size + pl.col("n_steps") * pl.col("channels").list.len() * 8
+        if "size_bytes" in schema:
+            size = size + pl.col("size_bytes").fill_null(0)
         return frame.select(
             pl.col(self.id_column).cast(pl.String).alias("item_id"),
             tokens.clip(lower_bound=1).alias("n_tokens"),

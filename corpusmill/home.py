@@ -18,6 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from corpusmill import storage
+from corpusmill.storage import Where
+
 DEFAULT_HOME = ".corpusmill"
 
 #: The first line of a dagster.yaml corpusmill wrote (and may rewrite); any other file is the
@@ -45,15 +48,28 @@ run_coordinator:
 
 @dataclass(frozen=True)
 class Home:
+    """A home folder; ``lake_at`` puts its lake elsewhere (a folder or ``s3://bucket/prefix``).
+
+    :func:`resolve_home` takes ``lake_at`` from ``$CORPUSMILL_LAKE``, so every process of a run
+    (and every later command) finds the same lake; a ``Home`` keeps the lake it was made with.
+    """
+
     root: Path
+    lake_at: str | None = None
 
     @property
     def dagster(self) -> Path:
         return self.root / "dagster"
 
     @property
-    def lake(self) -> Path:
-        return self.root / "lake"
+    def lake(self) -> Where:
+        """``<home>/lake``, or the :attr:`lake_at` location (a local lake is a :class:`Path`, one
+        on object storage a URI string)."""
+        if not self.lake_at:
+            return self.root / "lake"
+        if storage.is_remote(self.lake_at):
+            return storage.normalize(self.lake_at)
+        return Path(self.lake_at).expanduser().resolve()
 
     @property
     def catalog(self) -> Path:
@@ -64,7 +80,11 @@ class Home:
         return self.root / "gx"
 
     @property
-    def shards(self) -> Path:
+    def shards(self) -> Where:
+        """Where shard files go: ``<home>/shards``, or ``<lake>/_shards`` for a lake on object
+        storage (so trainers read them from the bucket)."""
+        if storage.is_remote(self.lake):
+            return storage.join(self.lake, "_shards")
         return self.root / "shards"
 
     @property
@@ -158,11 +178,17 @@ def _scratch(folder: Path) -> Iterator[None]:
 
 
 def resolve_home(home: str | os.PathLike[str] | Home | None = None) -> Home:
-    """``home`` if given, else ``$CORPUSMILL_HOME``, else ``./.corpusmill``; made absolute."""
+    """``home`` if given, else ``$CORPUSMILL_HOME``, else ``./.corpusmill``; made absolute.
+
+    Its lake is ``$CORPUSMILL_LAKE`` when that is set (see :attr:`Home.lake`).
+    """
     if isinstance(home, Home):
         return home
     raw = home or os.environ.get("CORPUSMILL_HOME") or DEFAULT_HOME
-    return Home(Path(raw).expanduser().resolve())
+    lake_at = os.environ.get(storage.LAKE_ENV) or None
+    if lake_at is not None:
+        storage.normalize(lake_at)  # an unsupported scheme or a missing bucket fails here
+    return Home(Path(raw).expanduser().resolve(), lake_at)
 
 
 def activate(home: str | os.PathLike[str] | Home | None = None) -> Home:
@@ -176,7 +202,7 @@ def activate(home: str | os.PathLike[str] | Home | None = None) -> Home:
     """
     h = resolve_home(home)
     for d in (h.root, h.dagster, h.lake, h.gx, h.shards):
-        d.mkdir(parents=True, exist_ok=True)
+        storage.make_dirs(d)
     dagster_yaml = h.dagster / "dagster.yaml"
     content = _DAGSTER_YAML.format(storage=h.dagster / "storage", artifacts=h.dagster)
     current = dagster_yaml.read_text(encoding="utf-8") if dagster_yaml.exists() else None
@@ -187,8 +213,13 @@ def activate(home: str | os.PathLike[str] | Home | None = None) -> Home:
 
 def point_env(home: Home) -> Home:
     """Point Dagster and Great Expectations at the home (environment variables only; writes
-    nothing), so neither falls back to the user's home directory."""
+    nothing), so neither falls back to the user's home directory; ``$CORPUSMILL_LAKE`` is set
+    to the home's lake location (removed for a home whose lake is ``<home>/lake``)."""
     os.environ["CORPUSMILL_HOME"] = str(home.root)
+    if home.lake_at:  # so the code location (and any child process) finds the same lake
+        os.environ[storage.LAKE_ENV] = home.lake_at
+    else:
+        os.environ.pop(storage.LAKE_ENV, None)
     os.environ["DAGSTER_HOME"] = str(home.dagster)
     os.environ["DAGSTER_DISABLE_TELEMETRY"] = "true"
     os.environ.setdefault("GX_HOME", str(home.gx))

@@ -166,6 +166,7 @@ def store_images(lake_root: Path, images: pl.DataFrame, corpus: pl.DataFrame) ->
     """Write each image of ``corpus`` once to its content-addressed path; returns files written.
 
     Idempotent: a path that exists already holds these bytes (its name is their hash)."""
+    from corpusmill import storage
     from corpusmill.layout import Lake
 
     at = Lake(lake_root)
@@ -174,11 +175,8 @@ def store_images(lake_root: Path, images: pl.DataFrame, corpus: pl.DataFrame) ->
     written = 0
     for sha, fmt, body in rows.iter_rows():
         path = at.image(sha, fmt)
-        if path.exists() or body is None:
+        if body is None or storage.exists(path):
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".part")
-        tmp.write_bytes(body)
-        tmp.replace(path)
+        storage.write_bytes(path, body)
         written += 1
     return written

@@ -4,6 +4,9 @@ Tables are plain Delta tables written with ``deltalake`` (no Delta partition col
 file carries every column, so DuckDB can read the files of any version directly). Idempotence comes
 from predicate overwrites: a writer replaces exactly the rows it owns (one source, or one file of one
 source) in a single Delta commit, so a rerun leaves the table as it was.
+
+A path is a local folder or an object-storage URI (see :mod:`corpusmill.storage`); the storage
+options (credentials, endpoint) are taken from the environment on every call.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import polars as pl
 import pyarrow as pa
 
 from corpusmill.faults import crash_point
+from corpusmill.storage import storage_options
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -45,13 +49,13 @@ def predicate_for(column_values: Mapping[str, str | Iterable[str]]) -> str:
 def exists(path: str | Path) -> bool:
     from deltalake import DeltaTable
 
-    return DeltaTable.is_deltatable(str(path))
+    return DeltaTable.is_deltatable(str(path), storage_options=storage_options(str(path)))
 
 
 def open_table(path: str | Path, version: int | None = None) -> DeltaTable:
     from deltalake import DeltaTable
 
-    return DeltaTable(str(path), version=version)
+    return DeltaTable(str(path), version=version, storage_options=storage_options(str(path)))
 
 
 def replace_rows(
@@ -73,9 +77,11 @@ def replace_rows(
     props = CommitProperties(custom_metadata=dict(metadata)) if metadata else None
     path = str(path)
     crash_point("lake.write.before", path)
-    if not exists(path):
-        write_deltalake(path, arrow, mode="append", commit_properties=props)
-    else:
+    from deltalake.exceptions import CommitFailedError
+
+    opts = storage_options(path)
+
+    def replace() -> None:
         write_deltalake(
             path,
             arrow,
@@ -83,7 +89,21 @@ def replace_rows(
             predicate=predicate_for(where),
             schema_mode=None,
             commit_properties=props,
+            storage_options=opts,
         )
+
+    if exists(path):
+        replace()
+    else:
+        try:
+            write_deltalake(path, arrow, mode="append", commit_properties=props,
+                            storage_options=opts)  # fmt: skip
+        except CommitFailedError:
+            # another writer created the table first (both saw none): replace within it, once
+            # (a stream already consumed cannot be written again)
+            if isinstance(arrow, pa.RecordBatchReader) or not exists(path):
+                raise
+            replace()
     crash_point("lake.write.after", path)
     return open_table(path).version()
 
@@ -131,6 +151,7 @@ def overwrite(
     write_deltalake(
         str(path), arrow, mode="overwrite", schema_mode="overwrite",
         commit_properties=CommitProperties(custom_metadata=custom) if custom else None,
+        storage_options=storage_options(str(path)),
     )  # fmt: skip
     crash_point("lake.write.after", path)
     return open_table(path).version()
@@ -167,15 +188,16 @@ def read(
             msg = f"{path}: no Delta table there (has the asset that writes it been materialized?)"
             raise FileNotFoundError(msg)
         return pl.DataFrame(schema=schema)
-    return pl.read_delta(str(path), version=version)
+    return pl.read_delta(str(path), version=version, storage_options=storage_options(str(path)))
 
 
 def scan(path: str | Path, *, version: int | None = None) -> pl.LazyFrame:
-    return pl.scan_delta(str(path), version=version)
+    return pl.scan_delta(str(path), version=version, storage_options=storage_options(str(path)))
 
 
 def files(path: str | Path, *, version: int | None = None) -> list[str]:
-    """Absolute paths of the Parquet files that make up a version (for DuckDB's read_parquet)."""
+    """The Parquet files that make up a version: absolute local paths (for DuckDB's
+    read_parquet), or ``s3://`` URIs for a lake on object storage."""
     uris = open_table(path, version).file_uris()
     return [u.removeprefix("file://") for u in uris]
 

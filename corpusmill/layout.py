@@ -20,6 +20,10 @@ it which views exist and which folders they read. Nothing else joins path segmen
                                       v<N>.tokenizer.json the tokenizer its n_tokens counts with)
       images/<sha[:2]>/<sha>.<ext>    image_corpus images, stored once by content hash
 
+The lake is a local folder or an object-storage prefix (``s3://bucket/prefix``): a local lake's
+paths are :class:`pathlib.Path`, a remote one's URI strings (:mod:`corpusmill.storage` joins and
+lists both), and deltalake, polars and :mod:`corpusmill.storage` take either as they are.
+
 Tables that many writers feed are one Delta table per writer (a source, or a stage and a table),
 so concurrent writers never commit to the same table; the catalog unions them into one view.
 """
@@ -28,9 +32,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
-from corpusmill import canonical
+from corpusmill import canonical, storage
+from corpusmill.storage import Where
 
 #: Stages that write quarantine rows (``_quarantine/<stage>/<name>``).
 STAGES = ("ingest", "standardize", "validate")
@@ -65,64 +69,67 @@ def excluded_view(corpus: str) -> str:
 
 @dataclass(frozen=True)
 class Lake:
-    """The folders of one lake (``<home>/lake``)."""
+    """The folders of one lake (``<home>/lake``, or ``$CORPUSMILL_LAKE``)."""
 
-    root: Path
+    root: Where
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "root", Path(self.root))
+        object.__setattr__(self, "root", storage.normalize(self.root))
+
+    def _at(self, *parts: str) -> Where:
+        return storage.join(self.root, *parts)
 
     # -- one table per name ------------------------------------------------------------------
 
-    def table(self, name: str) -> Path:
+    def table(self, name: str) -> Where:
         """A top-level table: a canonical table, a corpus, a plan table, equipment_suggestions."""
-        return self.root / name
+        return self._at(name)
 
-    def excluded(self, corpus: str) -> Path:
+    def excluded(self, corpus: str) -> Where:
         return self.table(excluded_view(corpus))
 
-    def image(self, sha256: str, image_format: str | None) -> Path:
+    def image(self, sha256: str, image_format: str | None) -> Where:
         """Where an image's bytes are stored once, by content: ``images/<sha256[:2]>/<sha256>.<ext>``."""
         ext = (image_format or "bin").lower()
-        return self.root / "images" / sha256[:2] / f"{sha256}.{ext}"
+        return self._at("images", sha256[:2], f"{sha256}.{ext}")
 
-    def manifest(self, corpus: str, version: int) -> Path:
-        return self.root / "_manifests" / corpus / f"v{version}.json"
+    def manifest(self, corpus: str, version: int) -> Where:
+        return self._at("_manifests", corpus, f"v{version}.json")
 
-    def data_card(self, corpus: str, version: int) -> Path:
+    def data_card(self, corpus: str, version: int) -> Where:
         """The Markdown data card of a corpus version, beside its manifest."""
-        return self.root / "_manifests" / corpus / f"v{version}.md"
+        return self._at("_manifests", corpus, f"v{version}.md")
 
-    def tokenizer(self, corpus: str, version: int) -> Path:
+    def tokenizer(self, corpus: str, version: int) -> Where:
         """The ``tokenizer.json`` a corpus version's ``n_tokens`` were counted with, beside its
         manifest (loads with ``tokenizers.Tokenizer.from_file``)."""
-        return self.root / "_manifests" / corpus / f"v{version}.tokenizer.json"
+        return self._at("_manifests", corpus, f"v{version}.tokenizer.json")
 
     # -- one table per writer ----------------------------------------------------------------
 
-    def staged(self, source: str) -> Path:
-        return self.root / "staged" / source
+    def staged(self, source: str) -> Where:
+        return self._at("staged", source)
 
-    def standardized(self, table: str) -> Path:
-        return self.root / "standardized" / table
+    def standardized(self, table: str) -> Where:
+        return self._at("standardized", table)
 
-    def quarantine(self, stage: str, name: str) -> Path:
+    def quarantine(self, stage: str, name: str) -> Where:
         """Rejected rows of one writer: ``stage`` ingest (name = source), standardize or validate
         (name = table)."""
         if stage not in STAGES:
             msg = f"unknown quarantine stage {stage!r}; stages: {', '.join(STAGES)}"
             raise ValueError(msg)
-        return self.root / "_quarantine" / stage / name
+        return self._at("_quarantine", stage, name)
 
-    def ledger(self, source: str) -> Path:
-        return self.root / "_ledger" / source
+    def ledger(self, source: str) -> Where:
+        return self._at("_ledger", source)
 
-    def aliases(self, source: str) -> Path:
-        return self.root / "_aliases" / source
+    def aliases(self, source: str) -> Where:
+        return self._at("_aliases", source)
 
     # -- what the catalog shows ---------------------------------------------------------------
 
-    def views(self, corpora: Iterable[str]) -> dict[str, Path]:
+    def views(self, corpora: Iterable[str]) -> dict[str, Where]:
         """View name -> table folder, for every single-table view whose table exists."""
         corpora = list(corpora)
         named = [
@@ -134,25 +141,27 @@ class Lake:
             PLAN_HISTORY_TABLE,
         ]
         out = {name: self.table(name) for name in named}
-        out |= {staged_view(p.name): p for p in _tables_in(self.root / "staged")}
-        out |= {standardized_view(p.name): p for p in _tables_in(self.root / "standardized")}
+        out |= {staged_view(_name(p)): p for p in _tables_in(self._at("staged"))}
+        out |= {standardized_view(_name(p)): p for p in _tables_in(self._at("standardized"))}
         return {name: path for name, path in out.items() if is_table(path)}
 
-    def unions(self) -> dict[str, list[Path]]:
+    def unions(self) -> dict[str, list[Where]]:
         """View name -> the per-writer tables it unions (those that exist)."""
         return {
-            QUARANTINE_VIEW: [p for s in STAGES for p in _tables_in(self.root / "_quarantine" / s)],
-            LEDGER_VIEW: _tables_in(self.root / "_ledger"),
-            ALIASES_VIEW: _tables_in(self.root / "_aliases"),
+            QUARANTINE_VIEW: [p for s in STAGES for p in _tables_in(self._at("_quarantine", s))],
+            LEDGER_VIEW: _tables_in(self._at("_ledger")),
+            ALIASES_VIEW: _tables_in(self._at("_aliases")),
         }
 
 
-def is_table(path: Path) -> bool:
+def is_table(path: Where) -> bool:
     """A folder holding a Delta table (checked by its log, without opening it)."""
-    return (path / "_delta_log").is_dir()
+    return storage.is_dir(storage.join(path, "_delta_log"))
 
 
-def _tables_in(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_dir() and is_table(p))
+def _name(path: Where) -> str:
+    return str(path).rstrip("/").rsplit("/", 1)[-1]
+
+
+def _tables_in(folder: Where) -> list[Where]:
+    return [p for p in storage.subfolders(folder) if is_table(p)]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
-from corpusmill import lake
+from corpusmill import lake, storage
 from corpusmill.corpora import corpus
 from corpusmill.layout import PLAN_HISTORY_TABLE, PLAN_TABLES, Lake
 from corpusmill.shards.cut import DEFAULT_STRATIFY_BY, DEFAULT_TOLERANCE
@@ -142,7 +142,7 @@ def plan_corpus(
             "inputs_hash": inputs_hash,
             "previous_plan_id": prev.plan_id if prev is not None else None,
             "created_utc": datetime.now(UTC),
-            "plan_dir": str(Path(shards_dir) / plan.plan_id),
+            "plan_dir": str(storage.join(shards_dir, plan.plan_id)),
             "n_shards": plan.shards.height,
             "moved_fraction": replan["moved_fraction"],
             "min_moved_fraction": replan["min_moved_fraction"],
@@ -222,8 +222,8 @@ def _previous(lake_root: Path, job_name: str, inputs_hash: str) -> ShardPlan | N
 def _read(row: dict[str, Any]) -> ShardPlan:
     from corpusmill.shards import read_plan
 
-    plan_dir = Path(row["plan_dir"])
-    if not (plan_dir / "plan.json").is_file():
+    plan_dir = storage.normalize(row["plan_dir"])
+    if not storage.is_file(storage.join(plan_dir, "plan.json")):
         msg = (
             f"shard_plans lists plan {row['plan_id']} of job {row['job_name']!r} at {plan_dir}, "
             "but its plan.json is gone; restore the folder or plan with previous=None"

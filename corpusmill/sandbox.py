@@ -3,6 +3,10 @@
 Readers get a sandbox (:func:`connect`, :func:`query`): the catalog attached read-only, DuckDB's
 file access limited to the lake folder and locked, and every statement parsed by DuckDB first so
 only one read-only statement runs. See docs/query.md.
+
+For a lake on object storage DuckDB gets no file access at all (``allowed_directories`` is empty):
+the tables are pyarrow datasets over exactly the lake files the catalog lists, registered on the
+connection before it is locked (:func:`corpusmill.catalog.register_datasets`), and read-only.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from corpusmill.catalog import built_for, quote_ident, refresh
+from corpusmill import storage
+from corpusmill.catalog import DATASETS, built_for, quote_ident, refresh, register_datasets
 
 if TYPE_CHECKING:
     import duckdb
@@ -135,11 +140,15 @@ def _open_sandbox(home: Home) -> duckdb.DuckDBPyConnection:
 
     if not built_for(home):  # no catalog yet, or the home was moved: views over this lake
         refresh(home)
-    lake_dirs = sorted({os.path.abspath(home.lake), os.path.realpath(home.lake)})
+    if storage.is_remote(home.lake):  # DuckDB reads no file: the lake comes as pyarrow datasets
+        lake_dirs = []
+    else:
+        lake_dirs = sorted({os.path.abspath(home.lake), os.path.realpath(home.lake)})
     con = duckdb.connect(":memory:")
     try:
         con.execute(f"ATTACH {_literal(str(home.catalog))} AS catalog (READ_ONLY)")
         con.execute("USE catalog")
+        register_datasets(con)
         dirs = ", ".join(_literal(d.rstrip("/") + "/") for d in lake_dirs)
         con.execute(f"SET allowed_directories = [{dirs}]")
         con.execute("SET enable_external_access = false")
@@ -277,8 +286,10 @@ class Sandbox:
     def tables(self) -> list[str]:
         """The catalog's views and tables, by name."""
         rows = self._con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'catalog' "
-            "ORDER BY table_name"
+            "SELECT DISTINCT table_name FROM information_schema.tables "
+            "WHERE (table_catalog = 'catalog' AND table_name != ?) OR table_catalog = 'temp' "
+            "ORDER BY table_name",
+            [DATASETS],
         ).fetchall()
         return [r[0] for r in rows]
 

@@ -7,17 +7,16 @@ same inputs and config always map to the same version (repeatable runs add no ve
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from corpusmill import lake
+from corpusmill import lake, storage
 from corpusmill.faults import crash_point
 from corpusmill.layout import Lake
+from corpusmill.storage import Where
 
 MANIFEST_KEY = "corpusmill.manifest"
 
@@ -29,7 +28,7 @@ class Published:
     content_hash: str
     created: bool  # False when an identical version already existed
     manifest: dict[str, Any]
-    manifest_path: Path
+    manifest_path: Where
     card_markdown: str | None = None  # the version's data card
 
 
@@ -43,7 +42,7 @@ def code_version() -> str:
 
 
 def publish(
-    lake_root: Path,
+    lake_root: Where,
     corpus: str,
     df: pl.DataFrame,
     *,
@@ -72,7 +71,7 @@ def publish(
     latest = latest_manifest(table_path)
     if latest and latest["content_hash"] == chash and latest["config_hash"] == cfg_hash:
         path = at.manifest(corpus, latest["version"])
-        if not path.exists():  # a run killed between the commit and the manifest file
+        if not storage.exists(path):  # a run killed between the commit and the manifest file
             _write_manifest(path, latest)
         return Published(corpus, latest["version"], chash, False, latest, path, card_markdown)
     manifest: dict[str, Any] = {
@@ -94,24 +93,21 @@ def publish(
     manifest["version"] = version
     if card_markdown is not None:
         card_path = at.data_card(corpus, version)
-        card_path.parent.mkdir(parents=True, exist_ok=True)
-        card_path.write_text(card_markdown, encoding="utf-8")
-        manifest["data_card_file"] = str(card_path.relative_to(at.root))
+        storage.write_text(card_path, card_markdown)
+        manifest["data_card_file"] = storage.relative(card_path, at.root)
     path = at.manifest(corpus, version)
     crash_point("corpus.manifest.before", path)
     _write_manifest(path, manifest)
     return Published(corpus, version, chash, True, manifest, path, card_markdown)
 
 
-def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+def _write_manifest(path: Where, manifest: dict[str, Any]) -> None:
     """The manifest file (a copy of the commit's metadata), written whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    text = json.dumps(manifest, indent=2, default=str)
+    storage.write_text(path, text)
 
 
-def manifests(table_path: Path) -> list[dict[str, Any]]:
+def manifests(table_path: Where) -> list[dict[str, Any]]:
     """Every version's manifest, oldest first."""
     out = []
     for commit in lake.history(table_path):
@@ -123,6 +119,6 @@ def manifests(table_path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def latest_manifest(table_path: Path) -> dict[str, Any] | None:
+def latest_manifest(table_path: Where) -> dict[str, Any] | None:
     ms = manifests(table_path)
     return ms[-1] if ms else None

@@ -80,16 +80,14 @@ def run(sources: Path, home: Path | None, engine: str, summary: bool) -> None:
 def _run(sources: Path, h, engine: str) -> None:
     from corpusmill.config import ConfigError
     from corpusmill.home import HomeBusy
+    from corpusmill.progress import watching
+    from pipelines.live import RunDisplay
     from pipelines.runner import RunFailed, run_pipeline
 
     con = _console()
     try:
-        with con.status("starting") as status:
-            def say(msg: str) -> None:
-                con.print(f"[dim]›[/] {msg}")
-                status.update(msg)
-
-            report = run_pipeline(sources, h, engine=engine, progress=say)
+        with RunDisplay(con) as display, watching(display):
+            report = run_pipeline(sources, h, engine=engine, progress=display.say)
     except ConfigError as e:
         con.print(f"[red]error:[/] {e}")
         sys.exit(2)

@@ -21,7 +21,7 @@ from assets.standardize import build_standardize_assets
 from assets.validate import build_validate_assets
 from corpusmill import config
 from corpusmill.home import Home, point_env, resolve_home
-from pipelines.jobs import build_jobs
+from pipelines.jobs import build_executor, build_jobs
 from pipelines.schedules import build_schedules
 from pipelines.sensors import build_sensors
 
@@ -63,8 +63,9 @@ def build_definitions(sources: str | Path, home: str | Path | Home) -> dg.Defini
         assets=assets,
         resources=build_resources(sources, home),
         jobs=jobs.all(),
-        schedules=build_schedules(jobs.ingest),
+        schedules=build_schedules(jobs.ingest, cfg),
         sensors=build_sensors(cfg),
+        executor=build_executor(),
     )
 
 

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.partitions import requested_keys, sources_of
+from corpusmill.config import SourcesConfig
 
-def build_schedules(ingest_jobs: list[dg.UnresolvedAssetJobDefinition]) -> list[dg.ScheduleDefinition]:
-    return [_nightly(job) for job in ingest_jobs]
+
+def build_schedules(
+    ingest_jobs: list[dg.UnresolvedAssetJobDefinition], cfg: SourcesConfig | None = None
+) -> list[dg.ScheduleDefinition]:
+    return [_nightly(job, cfg) for job in ingest_jobs]
 
 
-def _nightly(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+def _nightly(
+    job: dg.UnresolvedAssetJobDefinition, cfg: SourcesConfig | None
+) -> dg.ScheduleDefinition:
     @dg.schedule(
         name=f"nightly_{job.name}",
         cron_schedule="0 2 * * *",
@@ -26,6 +33,9 @@ def _nightly(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
         day = context.scheduled_execution_time.strftime("%Y-%m-%d")
         partitions = job.partitions_def
         keys = partitions.get_partition_keys() if partitions is not None else []
+        if cfg is not None and isinstance(partitions, dg.MultiPartitionsDefinition):
+            # a split table: each part of a split source, and every other source whole
+            keys = [k for s in sources_of(partitions) for k in requested_keys(cfg, partitions, s)]
         for key in keys:
             yield dg.RunRequest(run_key=f"{day}:{key}", partition_key=key)
 

@@ -12,6 +12,7 @@ import json
 
 import dagster as dg
 
+from assets.partitions import requested_keys, source_partitions
 from assets.resources import CorpusmillResource
 from assets.selection import ingest_selection, staged_key
 from corpusmill.config import SourcesConfig
@@ -19,6 +20,8 @@ from corpusmill.ingest import pending_files
 
 
 def build_sensors(cfg: SourcesConfig) -> list[dg.SensorDefinition]:
+    parts = source_partitions(cfg)  # as loaded: a split source asks for the parts of its files
+
     @dg.sensor(
         name="source_files_sensor",
         minimum_interval_seconds=60,
@@ -41,12 +44,13 @@ def build_sensors(cfg: SourcesConfig) -> list[dg.SensorDefinition]:
                 continue  # already requested; the run (or the nightly sweep) takes it from here
             seen[src.name] = key
             context.log.info(f"{src.name}: {len(pending)} new/changed/removed file(s)")
-            yield dg.RunRequest(
-                run_key=f"{src.name}:{key}",
-                partition_key=src.name,
-                asset_selection=[staged_key(table)],
-                tags={"corpusmill/trigger": "source_files_sensor"},
-            )
+            for pkey in requested_keys(cfg, parts[table], src.name, pending):
+                yield dg.RunRequest(
+                    run_key=f"{pkey}:{key}",
+                    partition_key=pkey,
+                    asset_selection=[staged_key(table)],
+                    tags={"corpusmill/trigger": "source_files_sensor"},
+                )
         context.update_cursor(json.dumps(seen, sort_keys=True))
 
     automation = dg.AutomationConditionSensorDefinition(

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # System packages the tests use (a real browser for the UI test, a PostgreSQL server for the
-# production-instance test). Installed only when missing.
+# production-instance test, a Redis server as the Celery broker of the celery-executor test).
+# Installed only when missing.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "test-deps: missing ${need[*]}; install them with apt-get (needs root)" >&2

@@ -66,10 +66,20 @@ def test_items_size_windows_by_cells_and_text_by_tokens() -> None:
     windows = pl.DataFrame(
         {"window_id": ["w2", "w1"], "n_steps": [12, 12], "channels": [["a", "b"], ["a"]]}
     )
-    items = CORPORA["timeseries_windows"].items(windows)
-    assert items.rows() == [("w1", 12, 2 + 96), ("w2", 24, 2 + 192)]
+    items = CORPORA["timeseries_windows"].items(windows)  # id, n_steps, cells
+    assert items.rows() == [("w1", 12, 2 + 8 + 96), ("w2", 24, 2 + 8 + 192)]
     docs = pl.DataFrame({"doc_id": ["d1"], "text": ["héllo"], "n_tokens": [0]})
-    assert CORPORA["text_corpus"].items(docs).rows() == [("d1", 1, 2 + 6)]
+    assert CORPORA["text_corpus"].items(docs).rows() == [("d1", 1, 2 + 6 + 8)]
+
+
+def test_items_size_images_by_patches_and_bytes_and_features_by_cells() -> None:
+    images = pl.DataFrame({"image_id": ["i1"], "sha256": ["ab"], "width": [64], "height": [40],
+                           "size_bytes": [5000]})  # fmt: skip
+    # 4 x 3 patches of 16 px; id 2 + sha 2 + three numbers 24 + the stored image 5000
+    assert CORPORA["image_corpus"].items(images).rows() == [("i1", 12, 2 + 2 + 24 + 5000)]
+    features = pl.DataFrame({"unit_id": ["u1", "u2"], "temp_mean": [1.0, None],
+                             "temp_max": [2.0, 3.0]})  # fmt: skip
+    assert CORPORA["process_quality"].items(features).rows() == [("u1", 2, 18), ("u2", 1, 10)]
 
 
 SOURCES = """\

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
+import yaml
 
 from corpusmill.config import load
 from corpusmill.generate import QUALITY_BLANKS, STATUS_STRINGS, UNKNOWN_ALIASES, generate
@@ -255,8 +256,8 @@ def test_quality_lab_blanks_and_decoy_sheet(factory):
     assert {r[9] for r in rows} <= {"pass", "fail"}
 
 
-def test_pii_counts_match_the_text(factory):
-    out, truth = factory
+def _maintenance_and_ticket_texts(out, truth) -> str:
+    """Every maintenance description and action and every ticket body the factory wrote."""
     texts = []
     for rel in truth["sources"]["maintenance_logs"]["files"]:
         for line in (out / rel).read_text("utf-8").splitlines():
@@ -264,7 +265,12 @@ def test_pii_counts_match_the_text(factory):
             texts += [rec["description"], rec["action"]]
     with open(out / "service/tickets.csv", encoding="utf-8", newline="") as fh:
         texts += [r["body"] for r in csv.DictReader(fh)]
-    blob = "\n".join(texts)
+    return "\n".join(texts)
+
+
+def test_pii_counts_match_the_text(factory):
+    out, truth = factory
+    blob = _maintenance_and_ticket_texts(out, truth)
     ids = re.findall(r"(?<!\d)\d{17}[\dX](?!\d)", blob)
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
     for n in ids:
@@ -331,3 +337,29 @@ def test_scale_grows_rows_and_defects_linearly(factory, tmp_path):
     q2 = two["sources"]["traditional_historian"]["quarantined"]
     assert q2["non_numeric"] == 2 * q1["non_numeric"]
     assert q2["ragged_row"] == 2 * (q1["ragged_row"] - 1) + 1
+
+
+def test_confidential_pieces_are_planted_as_counted(factory):
+    """Every declared confidential piece the generator planted is in the texts, as often as
+    ``ground_truth.json`` says, and ``sources.yaml`` declares the terms."""
+    out, truth = factory
+    blob = _maintenance_and_ticket_texts(out, truth)
+    declared = yaml.safe_load((out / "sources.yaml").read_text("utf-8"))["corpora"]["text_corpus"]
+    terms = declared["confidential"]
+    sites = terms["sites"]
+
+    def occurrences(words):
+        return sum(blob.count(w) for w in words)
+
+    planted = truth["redaction"]["planted"]
+    suppliers = [*terms["suppliers"], *sites["suzhou"]["suppliers"]]
+    customers = sites["shenzhen"]["customers"]
+    assert planted["[SUPPLIER]"] == occurrences(suppliers) > 0
+    assert planted["[CUSTOMER]"] == occurrences([*customers, "欧姆龙（中国）有限公司"]) > 0
+    assert planted["[NAME]"] == occurrences(terms["names"]) + truth["pii"]["names"]
+    assert planted["[SERIAL]"] == len(re.findall(r"SN-\d{4}-\d{5}", blob)) > 0
+    assert planted["[RECIPE]"] == len(re.findall(r"配方[A-Z]-\d+|recipe R-\d+", blob)) > 0
+    assert planted["[SETPOINT]"] == len(
+        re.findall(r"S=\d+rpm|设定 \d+°C|setpoint \d+ degC", blob)
+    ) > 0
+    assert all(item in blob for item in truth["redaction"]["items"])

@@ -353,6 +353,19 @@ def test_symlinked_folder_pointing_outside(tmp_path):
     assert sorted(_status(res)) == ["ok.csv", "y.csv"]
 
 
+def test_an_absolute_glob_pattern_reads_its_files(tmp_path):
+    cfg, root = _project(
+        tmp_path,
+        _long("abs", f"'{tmp_path}/data/*.csv'") + _long("outside", f"'{tmp_path}/*.txt'"),
+        {"a.csv": HEADER + _rows(2), "b.csv": HEADER + _rows(3, start=2), "c.txt": "x"},
+    )
+    (tmp_path / "stray.txt").write_text("not in a data root")
+    res = _run(cfg, root, "abs")
+    assert sorted(_status(res)) == ["a.csv", "b.csv"] and _staged(root, "abs").height == 5
+    with pytest.raises(IngestError, match="outside the declared data roots"):
+        _run(cfg, root, "outside")
+
+
 def test_equipment_kind_is_refused(tmp_path):
     src = (
         "  - {name: machines, site: plant, kind: equipment, path: data/eq.csv, format: csv,\n"

@@ -25,6 +25,7 @@ from corpusmill.config.blocks import (
     BatchSpec,
     ExpectationOverride,
     JoinSpec,
+    PartitionBy,
     QualityOverrides,
     ReadOptions,
     SidecarSpec,
@@ -104,6 +105,11 @@ class Source(_Strict):
         False,
         description="a path that matches no file is a warning, not an error (an export that is "
         "not delivered yet)",
+    )
+    partition_by: PartitionBy | None = Field(
+        None,
+        description="split a busy source further: {day: '<regex with one date group>'} or "
+        "{file_groups: N}; each part ingests as its own Dagster partition",
     )
 
     _name = field_validator("name")(
@@ -255,11 +261,22 @@ class SourcesConfig(_Strict):
     # -- helpers -----------------------------------------------------------------------------
 
     def corpus_config(self, name: str) -> Any:
-        """The settings corpus ``name`` is built with: its defaults, then ``corpora.<name>``."""
+        """The settings corpus ``name`` is built with: its defaults, then ``corpora.<name>``.
+
+        The confidential terms declared under ``corpora.text_corpus.confidential`` also apply to
+        every other corpus that redacts (has a ``confidential`` setting) and declares none."""
+        from dataclasses import fields
+
         from corpusmill.config.blocks import with_tokenizer_path
         from corpusmill.corpora import corpus
 
-        return with_tokenizer_path(corpus(name).resolve(self.corpora.get(name)), self.base_dir)
+        spec = corpus(name)
+        settings = dict(self.corpora.get(name) or {})
+        shared = (self.corpora.get("text_corpus") or {}).get("confidential")
+        redacts = any(f.name == "confidential" for f in fields(spec.defaults))
+        if shared and redacts and "confidential" not in settings:
+            settings["confidential"] = shared
+        return with_tokenizer_path(spec.resolve(settings), self.base_dir)
 
     def source(self, name: str) -> Source:
         return by_name(self.sources, name, "source")
@@ -394,6 +411,7 @@ __all__ = [
     "Format",
     "JoinSpec",
     "Kind",
+    "PartitionBy",
     "QualityOverrides",
     "ReadOptions",
     "SOURCE_NAME",

@@ -39,7 +39,11 @@ and ``images`` counts the files on disk (``count``) and the copies among them (`
 
 ``pii`` counts the planted names, phone numbers, e-mails and ID-card numbers over
 ``maintenance_logs`` (description and action) and ``service_tickets`` (body); nothing else holds
-personal data.
+personal data. ``redaction`` counts every piece planted per placeholder (``[SUPPLIER]``,
+``[CUSTOMER]``, ``[SERIAL]``, ``[RECIPE]``, ``[SETPOINT]``, ``[NAME]`` with the PII's own) and lists
+the confidential pieces verbatim (``items``); ``sources.yaml`` declares those terms under
+``corpora.text_corpus.confidential`` (from the ``confidential`` block of
+``defaults/sample_factory.yaml``).
 
 Same seed and scale give byte-identical files: nothing reads the clock.
 
@@ -64,6 +68,7 @@ from typing import Any
 
 import yaml
 
+from corpusmill.generate.confidential import ConfidentialPlanter
 from corpusmill.generate.documents import write_documents, write_service_tickets
 from corpusmill.generate.images import write_inspection_images
 from corpusmill.generate.maintenance import PiiPlanter, write_maintenance_logs
@@ -164,6 +169,7 @@ def generate(
     bank = _bank()
     plan = make_plan(seed, scale)
     pii = PiiPlanter(bank, rng_for(seed, "pii"))
+    conf = ConfidentialPlanter(bank, rng_for(seed, "confidential"))
     outcomes: dict[str, Any] = {}
     writers: list[Callable[[], list[Written]]] = [
         lambda: write_modern_historian(out, plan, bank),
@@ -171,8 +177,8 @@ def generate(
         lambda: write_wide_historian(out, plan, bank),
         lambda: write_quality_lab(out, plan, bank, outcomes),
         lambda: write_mes(out, plan, bank),
-        lambda: write_maintenance_logs(out, plan, bank, pii),
-        lambda: write_service_tickets(out, plan, bank, pii),
+        lambda: write_maintenance_logs(out, plan, bank, pii, conf),
+        lambda: write_service_tickets(out, plan, bank, pii, conf),
         lambda: write_documents(out, plan, bank),
         lambda: write_inspection_images(out, plan, bank),
     ]
@@ -185,7 +191,10 @@ def generate(
             t = truths[source["name"]]
             say(f"{source['name']}: {len(t['files'])} file(s), {t['units_in']} {t['unit']}, "
                 f"{t['units_in'] - t['kept']} to quarantine")  # fmt: skip
-    (out / "sources.yaml").write_text(sources_yaml(plan, sources), encoding="utf-8", newline="\n")
+    corpora = {"text_corpus": {"confidential": bank["confidential"]["declare"]}}
+    (out / "sources.yaml").write_text(
+        sources_yaml(plan, sources, corpora=corpora), encoding="utf-8", newline="\n"
+    )
     images = len(list((out / "images").glob("*.png")))
     truth = {
         "seed": seed,
@@ -193,6 +202,7 @@ def generate(
         "sources": truths,
         "equipment": {m.id: list(m.aliases) for m in MACHINES},
         "pii": dict(pii.counts),
+        "redaction": conf.truth(pii.counts),
         "documents": {"exact_duplicates": 1, "near_duplicates": 1},
         "images": {"count": images, "duplicates": 1,
                    # name -> the photo it nearly duplicates (image_corpus excludes the name)

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from corpusmill.generate.confidential import ConfidentialPlanter
 from corpusmill.generate.files import write_csv
 from corpusmill.generate.maintenance import PiiPlanter
 from corpusmill.generate.plant import IMM, Order, Plan, rng_for, utc_midnight
@@ -42,9 +43,11 @@ def _ticket_text(
 
 
 def write_service_tickets(
-    out: Path, plan: Plan, bank: dict[str, Any], pii: PiiPlanter
+    out: Path, plan: Plan, bank: dict[str, Any], pii: PiiPlanter, conf: ConfidentialPlanter
 ) -> list[Written]:
     rng = rng_for(plan.seed, "service_tickets")
+    n_tickets = plan.days * TICKETS_PER_DAY
+    named_customer = set(conf.rng.sample(range(n_tickets), max(1, round(0.4 * n_tickets))))
     rows = []
     unused: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
     for day in range(plan.days):
@@ -58,6 +61,8 @@ def write_service_tickets(
             contact = pii.contact(lang, 2, phone=rng.random() < 0.5, email=rng.random() < 0.6,
                                   id_card=False)  # fmt: skip
             contact = contact + "。" if lang == "zh" else " P" + contact[1:] + "."
+            if len(rows) in named_customer:  # the customer's name, declared confidential
+                body += conf.customer(lang, "shenzhen")
             rows.append([f"TK-{created:%y%m%d}-{n:02d}", f"{created:%Y-%m-%d %H:%M:%S}",
                          batch.equipment, batch.product, subject, body + contact,
                          rng.choice(("open", "closed", "closed"))])  # fmt: skip

@@ -1,7 +1,9 @@
 """``maintenance_logs``: Suzhou's CMMS work orders as JSONL, and the planting of personal data.
 
 :class:`PiiPlanter` is shared with the service tickets, so ``ground_truth.json`` counts every
-planted name, phone number, e-mail and ID-card number across both sources.
+planted name, phone number, e-mail and ID-card number across both sources. The declared
+confidential terms (suppliers, serials, setpoints, recipes, declared names) are planted by
+:class:`~corpusmill.generate.confidential.ConfidentialPlanter` into the same texts.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from corpusmill.generate.confidential import ConfidentialPlanter
 from corpusmill.generate.plant import (
     MACHINE,
     MACHINES,
@@ -74,6 +77,10 @@ class PiiPlanter:
         return sep.join(parts)
 
 
+#: Share of work orders that get each kind of confidential clause (at least one each).
+CONFIDENTIAL_SHARES = {"supplier": 0.2, "serial": 0.15, "speed": 0.1, "recipe": 0.1, "name": 0.15}
+
+
 def _pick(rng: random.Random, items: list[int], share: float, at_least: int = 1) -> set[int]:
     k = min(len(items), max(at_least, round(share * len(items))))
     return set(rng.sample(items, k))
@@ -116,7 +123,7 @@ def _maintenance_jobs(plan: Plan, bank: dict[str, Any], rng: random.Random) -> l
 
 
 def write_maintenance_logs(
-    out: Path, plan: Plan, bank: dict[str, Any], pii: PiiPlanter
+    out: Path, plan: Plan, bank: dict[str, Any], pii: PiiPlanter, conf: ConfidentialPlanter
 ) -> list[Written]:
     rng = rng_for(plan.seed, "maintenance_logs")
     jobs = _maintenance_jobs(plan, bank, rng)
@@ -124,6 +131,7 @@ def write_maintenance_logs(
     named = sorted(_pick(rng, idx, 0.45))
     phones, emails = _pick(rng, named, 0.4), _pick(rng, named, 0.25)
     ids = _pick(rng, named, 0.12, at_least=2)
+    secret = {kind: _pick(conf.rng, idx, share) for kind, share in CONFIDENTIAL_SHARES.items()}
     tally = tally_for("maintenance")
     (out / "maintenance").mkdir()
     by_day: dict[date, list[dict[str, Any]]] = {}
@@ -139,6 +147,13 @@ def write_maintenance_logs(
             else:
                 description += sep + who
         m = MACHINE[job.equipment]
+        planted = conf.clauses(job.lang, m.site, {k for k, rows in secret.items() if i in rows})
+        if planted:
+            sep = "；" if job.lang == "zh" else "; "
+            if conf.rng.random() < 0.7:
+                action += sep + sep.join(planted)
+            else:
+                description += sep + sep.join(planted)
         reported = job.reported.astimezone(SHANGHAI)
         day_jobs = by_day.setdefault(reported.date(), [])
         day_jobs.append({

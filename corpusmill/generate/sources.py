@@ -9,7 +9,9 @@ import yaml
 from corpusmill.generate.plant import MACHINES, Plan
 
 
-def sources_yaml(plan: Plan, sources: list[dict[str, Any]]) -> str:
+def sources_yaml(
+    plan: Plan, sources: list[dict[str, Any]], *, corpora: dict[str, Any] | None = None
+) -> str:
     doc = {
         "version": 1,
         "data_roots": ["."],
@@ -22,6 +24,7 @@ def sources_yaml(plan: Plan, sources: list[dict[str, Any]]) -> str:
             {"id": m.id, "name": m.name, "type": m.type, "aliases": list(m.aliases)}
             for m in MACHINES
         ],
+        **({"corpora": corpora} if corpora else {}),
         "sources": sources,
     }
     header = (

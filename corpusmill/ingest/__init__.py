@@ -16,11 +16,17 @@ Modules (this package holds :func:`ingest_source`, the run of one source, and re
     ``formats`` opening one file by format (documents, images with a sidecar, tables with joins);
     ``stream`` :class:`~corpusmill.ingest.stream.SourceStream`, the mapped rows of one run with
     its quarantine and alias frames, and the prefetch thread that feeds the Delta writer;
-    ``quarantine`` the quarantine rows of the ingest stage.
+    ``quarantine`` the quarantine rows of the ingest stage;
+    ``parts`` the parts (days, file groups) of a source with ``partition_by``: which files one
+    partition holds. A part's run reads, replaces and records only its own files' rows, so parts
+    ingested at the same time (other processes, other machines) leave every row once: a Delta
+    commit that lost a race with another part's is retried from the plan
+    (:func:`ingest_source`).
 """
 
 from __future__ import annotations
 
+import random
 import tempfile
 import time
 from collections.abc import Callable
@@ -49,10 +55,14 @@ from corpusmill.ingest.ledger import (
     pending_files,
     plan_files,
 )
+from corpusmill.ingest.parts import ALL, file_part, ledger_in_part, source_parts
 from corpusmill.ingest.stream import SourceStream, _prefetch
 from corpusmill.layout import Lake
+from corpusmill.progress import current as watcher
+from corpusmill.storage import Where
 
 __all__ = [
+    "ALL",
     "BATCH_ROWS",
     "IMAGE_SUFFIXES",
     "LEDGER_SCHEMA",
@@ -61,32 +71,74 @@ __all__ = [
     "IngestError",
     "SourceResult",
     "conservation",
+    "file_part",
     "ingest_source",
+    "part_conservation",
     "pending_files",
     "plan_files",
     "resolve_files",
     "source_hash",
+    "source_parts",
 ]
+
+#: Attempts of one part's ingest when its Delta commits keep losing races with other writers.
+COMMIT_ATTEMPTS = 8
 
 
 def ingest_source(
     cfg: SourcesConfig,
     src: Source,
-    lake_root: Path,
+    lake_root: Where,
     *,
     run_id: str,
     force: bool = False,
     storage_options: dict | None = None,
     progress: Callable[[str], None] | None = None,
+    part: str | None = None,
 ) -> SourceResult:
-    """Ingest the new and changed files of one source into its staged table; see module doc."""
+    """Ingest the new and changed files of one source into its staged table; see module doc.
+
+    ``part`` (a day or file group of a source with ``partition_by``, or :data:`ALL`) limits the
+    run to that part's files. Another writer's commit to the same tables (another part, at the
+    same time) can make a commit of this run fail; nothing of the failed commit is written and
+    the ledger is written last, so the run is planned and written again, up to
+    :data:`COMMIT_ATTEMPTS` times.
+    """
+    from deltalake.exceptions import CommitFailedError
+
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            return _ingest_once(cfg, src, lake_root, run_id=run_id, force=force, part=part,
+                                storage_options=storage_options, progress=progress)  # fmt: skip
+        except CommitFailedError as e:
+            if attempt == COMMIT_ATTEMPTS:
+                msg = (f"source {src.name!r}{f' part {part!r}' if part else ''}: {attempt} "
+                       f"commits in a row lost to concurrent writers: {e}")  # fmt: skip
+                raise IngestError(msg) from e
+            (progress or (lambda _m: None))(
+                f"{src.name}: a concurrent writer committed first; planning again ({attempt})"
+            )
+            time.sleep(random.uniform(0.05, 0.2) * 2**attempt)  # jitter, not crypto
+    raise AssertionError("not reached")
+
+
+def _ingest_once(
+    cfg: SourcesConfig,
+    src: Source,
+    lake_root: Where,
+    *,
+    run_id: str,
+    force: bool,
+    part: str | None,
+    storage_options: dict | None,
+    progress: Callable[[str], None] | None,
+) -> SourceResult:
     t0 = time.perf_counter()
     say = progress or (lambda _m: None)
     table = cfg.table_of(src)
     if table is None:
         msg = f"source {src.name!r}: kind equipment is read from the registry, not ingested"
         raise IngestError(msg)
-    lake_root = Path(lake_root)
     with tempfile.TemporaryDirectory(prefix="corpusmill-ingest-") as tmp:
         workdir = Path(tmp)
         opened: dict[str, Any] = {}
@@ -102,7 +154,7 @@ def ingest_source(
                 opened[files[0]] = e
 
         plan = plan_files(cfg, src, lake_root, force=force, storage_options=storage_options,
-                          while_hashing=preopen)  # fmt: skip
+                          while_hashing=preopen, part=part)  # fmt: skip
         results, todo, removed, shash, sidecar = (
             plan.results, plan.todo, plan.removed, plan.source_hash, plan.sidecar
         )
@@ -113,6 +165,8 @@ def ingest_source(
         ]
         if todo or removed or any(r.status == "duplicate" for r in results):
             say(f"{src.name}: {len(todo)} file(s) to ingest, {len(removed)} removed")
+            watch = watcher()
+            watch.source_started(src.name, files=len(todo), nbytes=sum(fr.size for fr in todo))
             stream = SourceStream(cfg, src, table, todo, run_id=run_id, sidecar=sidecar,
                                   storage_options=storage_options, say=say, workdir=workdir,
                                   opened=opened)  # fmt: skip
@@ -125,5 +179,18 @@ def ingest_source(
             lake.replace_rows(at.quarantine("ingest", src.name), stream.quarantine_frame(),
                               where=where)  # fmt: skip
             lake.replace_rows(at.aliases(src.name), stream.alias_frame(), where=where)
-        _write_ledger(lake_root, src.name, results, shash, run_id, previous)
+            watch.source_done(src.name)
+        only = None if part is None or part == ALL else [r.file for r in results] + removed
+        _write_ledger(lake_root, src.name, results, shash, run_id, previous, only=only)
         return SourceResult(src.name, table, results, removed, time.perf_counter() - t0)
+
+
+def part_conservation(
+    cfg: SourcesConfig, src: Source, lake_root: Where, part: str | None
+) -> dict[str, int]:
+    """:func:`conservation` of one part of a source (the whole source for ``None``/:data:`ALL`)."""
+    if part is None or part == ALL:
+        return conservation(lake_root, src.name)
+    ledger = lake.read(Lake(lake_root).ledger(src.name), schema=LEDGER_SCHEMA)
+    files = ledger_in_part(cfg, src, ledger["_file"].to_list(), part)
+    return conservation(lake_root, src.name, files={f: provenance_path(cfg, f) for f in files})

@@ -51,7 +51,11 @@ def resolve_files(
     elif pattern is not None:
         found = [str(pattern)] if pattern.exists() else []
     else:
-        found = sorted(str(p) for p in cfg.base_dir.glob(src.path) if p.is_file())
+        # an absolute pattern is globbed from its anchor (pathlib globs relative patterns only)
+        given = Path(src.path)
+        base, rel = ((Path(given.anchor), str(given.relative_to(given.anchor)))
+                     if given.is_absolute() else (cfg.base_dir, src.path))  # fmt: skip
+        found = sorted(str(p) for p in base.glob(rel) if p.is_file())
     local_roots = [Path(r) for r in roots if not is_uri(r)]
     for f in found:
         real = Path(os.path.realpath(f))
@@ -103,10 +107,11 @@ def _stat(path: str, storage_options: dict | None) -> tuple[int, int]:
 
 def source_hash(cfg: SourcesConfig, src: Source, extra: str = "") -> str:
     """Everything that shapes a source's rows besides its files: its YAML block, its site's zone,
-    the equipment registry. A change re-ingests every file of the source."""
+    the equipment registry. A change re-ingests every file of the source. ``partition_by`` only
+    groups the files into parts and shapes no row: changing it re-ingests nothing."""
     return lake.json_hash(
         {
-            "source": src.model_dump(mode="json", exclude={"quality"}),
+            "source": src.model_dump(mode="json", exclude={"quality", "partition_by"}),
             "timezone": cfg.timezone_for(src),
             "equipment": [e.model_dump(mode="json") for e in cfg.equipment],
             "extra": extra,

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -16,7 +15,9 @@ from corpusmill import lake, readers
 from corpusmill.config import Source, SourcesConfig
 from corpusmill.ingest.files import _stat, resolve_files, source_hash
 from corpusmill.ingest.formats import _read_sidecar
+from corpusmill.ingest.parts import in_part, ledger_in_part
 from corpusmill.layout import Lake
+from corpusmill.storage import Where
 
 LEDGER_SCHEMA = pl.Schema(
     {
@@ -94,22 +95,26 @@ class FilePlan:
 def plan_files(
     cfg: SourcesConfig,
     src: Source,
-    lake_root: Path,
+    lake_root: Where,
     *,
     force: bool = False,
     storage_options: dict | None = None,
     while_hashing: Callable[[list[str]], None] | None = None,
+    part: str | None = None,
 ) -> FilePlan:
     """Compare a source's files with its ledger: size and mtime first, sha256 only on a change.
 
     ``while_hashing(files)`` is called with the files that need a checksum, in this thread while
     a worker thread computes them (hashlib releases the GIL), so a caller can start reading them.
+    ``part`` limits the plan to the files of one part of a split source (see
+    :mod:`corpusmill.ingest.parts`): its current files and its files the ledger knows.
     """
-    files = resolve_files(cfg, src, storage_options=storage_options)
+    files = in_part(cfg, src, resolve_files(cfg, src, storage_options=storage_options), part)
     ledger = lake.read(Lake(lake_root).ledger(src.name), schema=LEDGER_SCHEMA)
     sidecar = _read_sidecar(cfg, src, storage_options) if src.format == "images" else None
     shash = source_hash(cfg, src, extra=sidecar[1] if sidecar else "")
-    previous = {r["_file"]: r for r in ledger.iter_rows(named=True)}
+    known = set(ledger_in_part(cfg, src, ledger["_file"].to_list(), part))
+    previous = {r["_file"]: r for r in ledger.iter_rows(named=True) if r["_file"] in known}
     removed = sorted(set(previous) - set(files))
     # Pass 1: which files are unchanged since the ledger (size and mtime, else sha256).
     stats = {f: _stat(f, storage_options) for f in files}
@@ -177,10 +182,10 @@ def _checksums(
 
 
 def pending_files(
-    cfg: SourcesConfig, src: Source, lake_root: Path, *, storage_options: dict | None = None
+    cfg: SourcesConfig, src: Source, lake_root: Where, *, storage_options: dict | None = None
 ) -> dict[str, str]:
     """New, changed and removed files of a source: file -> sha256 (or "removed")."""
-    plan = plan_files(cfg, src, Path(lake_root), storage_options=storage_options)
+    plan = plan_files(cfg, src, lake_root, storage_options=storage_options)
     out = {fr.file: fr.sha256 or "" for fr in plan.todo}
     out.update({f: "removed" for f in plan.removed})
     return out
@@ -196,9 +201,11 @@ def _unchanged(prev: dict[str, Any], mtime_ns: int) -> FileResult:
 
 
 def _write_ledger(
-    lake_root: Path, source: str, results: list[FileResult], shash: str, run_id: str,
-    previous: dict[str, dict[str, Any]],
+    lake_root: Where, source: str, results: list[FileResult], shash: str, run_id: str,
+    previous: dict[str, dict[str, Any]], *, only: list[str] | None = None,
 ) -> None:  # fmt: skip
+    """Write a run's ledger rows: the whole ledger, or with ``only`` (the files of one part, current
+    and removed) just those files' rows, so parts written at the same time keep each other's."""
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     rows = []
     for r in results:
@@ -220,24 +227,40 @@ def _write_ledger(
     new = pl.DataFrame(rows, schema=LEDGER_SCHEMA)
     path = Lake(lake_root).ledger(source)
     old = lake.read(path, schema=LEDGER_SCHEMA)
+    if only is not None:
+        mine = old.filter(pl.col("_file").is_in(only))
+        if lake.exists(path) and new.sort("_file").equals(mine.sort("_file")):
+            return  # nothing changed in this part: no new version
+        lake.replace_rows(path, new, where={"_file": only})
+        return
     if lake.exists(path) and new.sort("_file").equals(old.sort("_file")):
         return  # nothing changed: no new version
     lake.overwrite(path, new)
 
 
-def conservation(lake_root: Path, source: str) -> dict[str, int]:
+def conservation(
+    lake_root: Where, source: str, *, files: Mapping[str, str] | None = None
+) -> dict[str, int]:
     """Units the readers delivered (from the ledger) against rows actually committed to the lake.
 
     For every source, ``units_in == rows_kept + rows_quarantined`` must hold; a mismatch means rows
-    were lost or duplicated between reading and writing.
+    were lost or duplicated between reading and writing. ``files`` (ledger file -> the ``_file``
+    its rows carry) counts only those files: one part of a split source.
     """
     at = Lake(lake_root)
     ledger = lake.read(at.ledger(source), schema=LEDGER_SCHEMA)
+    if files is not None:
+        ledger = ledger.filter(pl.col("_file").is_in(list(files)))
     units_in = int(ledger.filter(pl.col("status") != "duplicate")["units_in"].sum() or 0)
     failed = int(ledger.filter(pl.col("status") == "failed").height)
 
-    def count(path: Path) -> int:
-        return lake.scan(path).select(pl.len()).collect().item() if lake.exists(path) else 0
+    def count(path: Where) -> int:
+        if not lake.exists(path):
+            return 0
+        rows = lake.scan(path)
+        if files is not None:
+            rows = rows.filter(pl.col("_file").is_in(list(files.values())))
+        return rows.select(pl.len()).collect().item()
 
     return {
         "units_in": units_in + failed,  # an unreadable file is one quarantine row

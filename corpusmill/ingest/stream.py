@@ -18,6 +18,8 @@ from corpusmill.ingest.formats import _open
 from corpusmill.ingest.ledger import FileResult
 from corpusmill.ingest.quarantine import _file_problem, _missing_columns, _rejects_to_quarantine
 from corpusmill.mapping import ALIAS_SCHEMA, FileContext, Mapper
+from corpusmill.progress import Progress
+from corpusmill.progress import current as watcher
 
 
 class SourceStream:
@@ -53,62 +55,71 @@ class SourceStream:
         self.aliases: list[pl.DataFrame] = []  # one alias tally per file read
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        """The files' mapped rows, file by file; a file that cannot be read is quarantined."""
+        """The files' mapped rows, file by file; a file that cannot be read is quarantined.
+        The process's progress watcher hears of every batch's rows and every file done."""
+        watch = watcher()
         for n, fr in enumerate(self.todo, 1):
             self.say(f"{self.src.name}: [{n}/{len(self.todo)}] {fr.file}")
-            ctx = FileContext(self.src.name, provenance_path(self.cfg, fr.file), fr.sha256 or "",
-                              self.run_id, self.table)  # fmt: skip
-            checks: Counter[str] = Counter()
-            try:
-                pre = self.opened.pop(fr.file, None)
-                if isinstance(pre, Exception):
-                    raise pre
-                batches, columns, rejects, encoding = pre or _open(
-                    self.cfg, self.src, fr.file, self.sidecar, self.storage_options, self.workdir
-                )
-            except readers.ReaderError as e:
-                fr.status, fr.message = "failed", str(e)
-                q = _file_problem(ctx, "unreadable_file", None, str(e))
+            yield from self._file(fr, watch)
+            watch.file_done(self.src.name, fr.file, nbytes=fr.size)
+
+    def _file(self, fr: FileResult, watch: Progress) -> Iterator[pa.RecordBatch]:
+        """The mapped rows of one file (its counts filled in on ``fr``)."""
+        ctx = FileContext(self.src.name, provenance_path(self.cfg, fr.file), fr.sha256 or "",
+                          self.run_id, self.table)  # fmt: skip
+        checks: Counter[str] = Counter()
+        try:
+            pre = self.opened.pop(fr.file, None)
+            if isinstance(pre, Exception):
+                raise pre
+            batches, columns, rejects, encoding = pre or _open(
+                self.cfg, self.src, fr.file, self.sidecar, self.storage_options, self.workdir
+            )
+        except readers.ReaderError as e:
+            fr.status, fr.message = "failed", str(e)
+            q = _file_problem(ctx, "unreadable_file", None, str(e))
+            self.quarantine.append(q)
+            fr.rows_quarantined, fr.by_check = 1, {"unreadable_file": 1}
+            return
+        fr.encoding = encoding
+        mapper = Mapper(self.cfg, self.src, ctx, columns)
+        missing = mapper.missing_columns()
+        if rejects.height:
+            q = _rejects_to_quarantine(ctx, rejects, _reshaped_tags(mapper, columns))
+            self.quarantine.append(q)
+            checks.update(q.get_column("check").to_list())
+            fr.units_in += _units(mapper, rejects.height, columns)
+            fr.rows_quarantined += q.height
+            watch.rows_read(self.src.name, rejects.height)
+        for batch in _guarded(batches, fr, ctx, self.quarantine, checks):
+            watch.rows_read(self.src.name, batch.height)
+            if missing:
+                q = _missing_columns(ctx, batch, missing, columns)
                 self.quarantine.append(q)
-                fr.rows_quarantined, fr.by_check = 1, {"unreadable_file": 1}
-                continue
-            fr.encoding = encoding
-            mapper = Mapper(self.cfg, self.src, ctx, columns)
-            missing = mapper.missing_columns()
-            if rejects.height:
-                q = _rejects_to_quarantine(ctx, rejects, _reshaped_tags(mapper, columns))
-                self.quarantine.append(q)
-                checks.update(q.get_column("check").to_list())
-                fr.units_in += _units(mapper, rejects.height, columns)
+                checks.update({"missing_column": q.height})
+                fr.units_in += q.height
                 fr.rows_quarantined += q.height
-            for batch in _guarded(batches, fr, ctx, self.quarantine, checks):
-                if missing:
-                    q = _missing_columns(ctx, batch, missing, columns)
-                    self.quarantine.append(q)
-                    checks.update({"missing_column": q.height})
-                    fr.units_in += q.height
-                    fr.rows_quarantined += q.height
-                    continue
-                fr.units_in += _units(mapper, batch.height, columns)  # counted before mapping
-                good, bad = mapper.transform(batch)
-                fr.rows_kept += good.height
-                fr.rows_quarantined += bad.height
-                if bad.height:
-                    self.quarantine.append(bad)
-                    checks.update(bad.get_column("check").to_list())
-                if good.height:
-                    arrow = lake.to_arrow(good)
-                    if arrow.schema != self.arrow_schema:
-                        arrow = arrow.cast(self.arrow_schema)
-                    yield from arrow.to_batches()
-            if not columns:  # a 0-byte file has no header: nothing drifted, nothing to map
-                fr.message = "empty file: no header and no rows"
-            elif missing:
-                fr.message = (
-                    f"file lacks mapped column(s) {sorted(missing)}; it has {columns}"
-                )
-            fr.by_check = dict(checks)
-            self.aliases.append(mapper.tally.frame(self.src.name, ctx.file))
+                continue
+            fr.units_in += _units(mapper, batch.height, columns)  # counted before mapping
+            good, bad = mapper.transform(batch)
+            fr.rows_kept += good.height
+            fr.rows_quarantined += bad.height
+            if bad.height:
+                self.quarantine.append(bad)
+                checks.update(bad.get_column("check").to_list())
+            if good.height:
+                arrow = lake.to_arrow(good)
+                if arrow.schema != self.arrow_schema:
+                    arrow = arrow.cast(self.arrow_schema)
+                yield from arrow.to_batches()
+        if not columns:  # a 0-byte file has no header: nothing drifted, nothing to map
+            fr.message = "empty file: no header and no rows"
+        elif missing:
+            fr.message = (
+                f"file lacks mapped column(s) {sorted(missing)}; it has {columns}"
+            )
+        fr.by_check = dict(checks)
+        self.aliases.append(mapper.tally.frame(self.src.name, ctx.file))
 
     def quarantine_frame(self) -> pl.DataFrame:
         """Every quarantine row of the files read so far."""

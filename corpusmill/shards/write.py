@@ -4,15 +4,15 @@ them."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from corpusmill.faults import crash_point
+from corpusmill import storage
 from corpusmill.shards.formats import (
     DEFAULT_FORMATS,
     FORMATS,
@@ -22,6 +22,7 @@ from corpusmill.shards.formats import (
     webdataset_bytes,
 )
 from corpusmill.shards.model import POOLS_SCHEMA, SHARDS_SCHEMA, ShardPlan
+from corpusmill.storage import Where
 
 
 def write_shards(
@@ -66,9 +67,8 @@ def write_shards(
         skipped, ``summary["formats"]`` lists the formats.
     """
     formats = check_formats(formats)
-    out_dir = Path(out_dir)
-    target = out_dir / plan.plan_id
-    target.mkdir(parents=True, exist_ok=True)
+    target = storage.join(storage.normalize(out_dir), plan.plan_id)
+    storage.make_dirs(target)
     if id_column not in corpus.columns:
         msg = f"corpus has no column {id_column!r}; columns: {', '.join(corpus.columns)}"
         raise ValueError(msg)
@@ -98,7 +98,7 @@ def write_shards(
                 data = jsonl_bytes(part)
             else:
                 data = webdataset_bytes(part, shard_id=shard_id, id_column=id_column, base_dir=base)
-            if _put(target / name, data):
+            if _put(storage.join(target, name), data):
                 written += 1
             else:
                 skipped += 1
@@ -114,8 +114,8 @@ def write_shards(
     }
     text = json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
     for ok in (
-        _put(target / "plan.json", text.encode()),
-        _put(target / "assignment.parquet", parquet_bytes(plan.assignment)),
+        _put(storage.join(target, "plan.json"), text.encode()),
+        _put(storage.join(target, "assignment.parquet"), parquet_bytes(plan.assignment)),
     ):
         written, skipped = written + ok, skipped + (not ok)
     done.summary = {
@@ -173,26 +173,23 @@ def readers(plan: ShardPlan, files: dict[str, list[str]]) -> dict[str, Any]:
 
 def read_plan(plan_dir: str | Path) -> ShardPlan:
     """Read a plan written by :func:`write_shards` (e.g. as ``previous`` for a re-plan)."""
-    plan_dir = Path(plan_dir)
-    doc = json.loads((plan_dir / "plan.json").read_text(encoding="utf-8"))
+    plan_dir = storage.normalize(plan_dir)
+    doc = json.loads(storage.read_text(storage.join(plan_dir, "plan.json")))
     return ShardPlan(
         plan_id=doc["plan_id"],
         shards=pl.DataFrame(doc["shards"], schema=SHARDS_SCHEMA),
         pools=pl.DataFrame(doc["pools"], schema=POOLS_SCHEMA),
         summary=doc["summary"],
-        assignment=pl.read_parquet(plan_dir / "assignment.parquet"),
+        assignment=pl.read_parquet(
+            io.BytesIO(storage.read_bytes(storage.join(plan_dir, "assignment.parquet")))
+        ),
     )
 
 
-def _put(path: Path, data: bytes) -> bool:
+def _put(path: Where, data: bytes) -> bool:
     """Write ``data`` to ``path`` atomically unless the file already holds exactly it."""
-    if path.exists() and path.stat().st_size == len(data):
-        if hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest():
-            return False
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed writer
-        stale.unlink(missing_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    crash_point("shard.replace.before", path)
-    os.replace(tmp, path)
+    same = storage.size(path) == len(data)  # the bytes are compared only when the size matches
+    if same and hashlib.sha256(storage.read_bytes(path)).digest() == hashlib.sha256(data).digest():
+        return False
+    storage.write_bytes(path, data, crash="shard.replace.before")
     return True

@@ -9,6 +9,7 @@ frame flows through):
 4. language zh / en / mixed / und / ...                                 (:mod:`corpusmill.text.language`)
 4b. quality repetition, symbol/digit ratio, boilerplate, language set   (:mod:`corpusmill.text.filters`)
 5. redact   e-mail, phone, ID card, names after cues                    (:mod:`corpusmill.text.pii`)
+            and the declared confidential terms                         (:mod:`corpusmill.text.redact`)
 6. exact    sha256 of the text: "exact_duplicate of <doc_id>"
 7. near     MinHash LSH: "near_duplicate of <doc_id> (jaccard~0.87)"
 8. tokens   exact counts for a named tokenizer: the declared tokenizer.json, else BPE trained
@@ -21,7 +22,7 @@ which depend only on the input and config.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -37,7 +38,14 @@ from corpusmill.text.filters import (
 )
 from corpusmill.text.dedup import exact_duplicate_of, near_duplicates, sha256_series
 from corpusmill.text.language import tag_language
-from corpusmill.text.pii import PII_KINDS, count_columns, pii_total_expr, redact_pii
+from corpusmill.text.pii import (
+    PII_KINDS,
+    count_columns,
+    pii_total_expr,
+    placeholder_counts,
+    redact_pii,
+)
+from corpusmill.text.redact import compile_terms
 from corpusmill.text.tokens import DEFAULT_VOCAB_SIZE, load_tokenizer, train_bpe
 
 #: Schema of the corpus (``BuildResult.frame``).
@@ -99,12 +107,17 @@ class TextConfig:
     boilerplate_patterns: tuple[str, ...] = ()  # regexes matched against each line
     max_boilerplate_frac: float = 0.5
     languages: tuple[str, ...] = ()  # declared language tags kept; empty keeps every language
+    # declared confidential terms (corpusmill.config.blocks.ConfidentialTerms): supplier, customer
+    # and person names, serial/recipe/setpoint patterns, global or per site; sft_pairs reads the
+    # same block unless it declares its own
+    confidential: dict[str, Any] = field(default_factory=dict)
     # n_tokens: a tokenizer.json (relative paths: to the sources file's folder), or "" to train
     # a byte-level BPE tokenizer of tokenizer_vocab_size on the corpus itself
     tokenizer: str = ""
     tokenizer_vocab_size: int = DEFAULT_VOCAB_SIZE
 
     def __post_init__(self) -> None:
+        compile_terms(self.confidential)  # a malformed block fails here, naming the field
         validate_patterns(self.boilerplate_patterns, where="boilerplate_patterns")
         for name in ("max_dup_line_frac", "max_top_2gram_frac", "max_symbol_digit_ratio", "max_boilerplate_frac"):
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -120,6 +133,11 @@ class TextConfig:
                 "and shingle >= 1"
             )
             raise ValueError(msg)
+
+
+def near_duplicate_reason(kept: str, jaccard: float) -> str:
+    """The exclusion reason of a near duplicate: ``near_duplicate of <kept id> (jaccard~0.87)``."""
+    return f"near_duplicate of {kept} (jaccard~{jaccard:.2f})"
 
 
 #: The stages ``timings`` reports (``other``: gathering, frames, statistics).
@@ -315,13 +333,16 @@ def build_text_corpus(
     # 5. PII redaction
     kind_cols = count_columns()
     if config.redact:
-        df = redact_pii(df, "text")
+        df = redact_pii(
+            df, "text", rules=compile_terms(config.confidential), site_column="equipment_id"
+        )
     else:
         df = df.with_columns([pl.lit(0, dtype=pl.Int64).alias(c) for c in kind_cols.values()])
     stats["steps"]["pii"] = {
         "in": df.height,
         "redactions": {kind: int(df.get_column(kind_cols[kind]).sum()) for kind in PII_KINDS},
         "docs_with_pii": int(df.select((pii_total_expr() > 0).sum()).item()),
+        "placeholders": placeholder_counts(df),
     }
     df = df.with_columns(
         pii_total_expr().alias("pii_redactions"),
@@ -358,9 +379,7 @@ def build_text_corpus(
     near_df = pl.DataFrame(
         {
             "doc_id": list(near),
-            "_near_reason": [
-                f"near_duplicate of {rep} (jaccard~{j:.2f})" for rep, j in near.values()
-            ],
+            "_near_reason": [near_duplicate_reason(rep, j) for rep, j in near.values()],
         },
         schema={"doc_id": pl.String, "_near_reason": pl.String},
     )
@@ -401,6 +420,8 @@ def build_text_corpus(
         for reason, n in step.get("dropped", {}).items()
     }
     stats["pii_redactions"] = stats["steps"]["pii"]["redactions"]
+    # per placeholder, over every document redacted (also those later dropped as duplicates)
+    stats["redactions"] = stats["steps"]["pii"]["placeholders"]
     stats["chars_total"] = int(corpus.get_column("n_chars").sum())
     stats["tokens_total"] = int(corpus.get_column("n_tokens").sum())
     by_lang = (

@@ -1,4 +1,5 @@
-"""PII redaction: e-mail, phone numbers, Chinese ID card numbers, person names after cues.
+"""PII redaction: e-mail, phone numbers, Chinese ID card numbers, person names after cues, and
+the terms a plant declares confidential (:mod:`corpusmill.text.redact`).
 
 Used by the text corpus and the SFT pairs alike. Regexes run as vectorised polars
 ``str.count_matches`` / ``str.replace_all`` (Rust regex: no look-around, so boundaries are ASCII
@@ -7,8 +8,9 @@ Only the ID-card checksum needs Python, and only on rows holding an 18-character
 
 Warnings
 --------
-Names are found only after a cue (报修人：, 联系人：, 技术员, 操作员, "reported by", "tech:",
-"technician", "contact", ...). A name without a cue is not detected: there is no NER model offline.
+Names are found only after a cue (报修人：, 联系人：, 联系, 技术员, 操作员, "reported by", "tech:",
+"technician", "contact", ...) or when declared in ``confidential.names``. Any other name is not
+detected: there is no NER model offline.
 Chinese names must start with a common surname (so "技术员已更换" is left alone); a name written
 straight on into the next word may lose or take one character ("技术员张三更换" -> "[NAME]更换"
 works, "技术员张三丰收到" may take "张三丰" and leave "收到").
@@ -19,6 +21,13 @@ from __future__ import annotations
 import re
 
 import polars as pl
+
+from corpusmill.text.redact import (
+    CONFIDENTIAL_PLACEHOLDERS,
+    Rule,
+    count_column,
+    redact_confidential,
+)
 
 #: Redaction kinds, in the order they are applied, and what replaces each match.
 PLACEHOLDERS: dict[str, str] = {
@@ -77,7 +86,8 @@ _NOT_NAME = "已更检对在把将发说进报到于来和与及等的了是为�
 _ZH_NAME = rf"(?:[小老阿])?(?:{_COMPOUND_SURNAMES}|[{_SURNAMES}])(?:工|\p{{Han}}[\p{{Han}}--[{_NOT_NAME}]]?)"
 _ZH_CUES = (
     "报修人|联系人|技术员|操作员|维修人|维修员|维修工|检修人|检修员|负责人|申请人|确认人|验收人|记录人|"
-    "巡检人|巡检员|点检人|点检员|值班员|值班人|班组长|班长|工程师|填报人|审核人|处理人|姓名"
+    "巡检人|巡检员|点检人|点检员|值班员|值班人|班组长|班长|工程师|填报人|审核人|处理人|姓名|"
+    "联系"  # after 联系人 (leftmost-first alternation): "联系 李娜", "请联系王芳"
 )
 NAME_ZH_RE = rf"({_ZH_CUES})([:：]?[ \t]*){_ZH_NAME}"
 _EN_CUES = (
@@ -88,6 +98,17 @@ _EN_NAME = r"(?:[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+)?|[A-Z]\.[ \t]*[A-Z][a-z]+)\b"
 NAME_EN_RE = rf"({_EN_CUES})([ \t]*:?[ \t]*)(?:{_EN_NAME}|{_ZH_NAME})"
 
 _COUNT = {kind: f"pii_{kind}" for kind in PII_KINDS}
+
+#: Every redaction kind (PII and declared confidential terms) -> its placeholder.
+ALL_PLACEHOLDERS: dict[str, str] = {**PLACEHOLDERS, **CONFIDENTIAL_PLACEHOLDERS}
+#: Every redaction kind -> its per-row count column in :func:`redact_pii`'s output.
+_ALL_COUNT: dict[str, str] = {
+    **_COUNT, **{kind: count_column(kind) for kind in CONFIDENTIAL_PLACEHOLDERS}
+}  # fmt: skip
+#: A regex matching any placeholder redaction writes (``[NAME]``, ``[SUPPLIER]`` ...).
+PLACEHOLDER_RE = "(?:" + "|".join(
+    "\\[" + p[1:-1] + "\\]" for p in sorted(set(ALL_PLACEHOLDERS.values()))
+) + ")"
 
 
 def id_card_valid(number: str) -> bool:
@@ -123,18 +144,28 @@ def _redact_id_cards(texts: pl.Series) -> tuple[pl.Series, pl.Series]:
     return texts, counts
 
 
-def redact_pii(df: pl.DataFrame, column: str = "text") -> pl.DataFrame:
-    """Redact PII in ``df[column]`` and add one count column per kind.
+def redact_pii(
+    df: pl.DataFrame,
+    column: str = "text",
+    *,
+    rules: tuple[Rule, ...] = (),
+    site_column: str | None = None,
+) -> pl.DataFrame:
+    """Redact PII and declared confidential terms in ``df[column]``; add one count column per kind.
 
     Returns ``df`` with ``column`` redacted and Int64 columns ``pii_email``, ``pii_id_card``,
-    ``pii_phone``, ``pii_name`` (matches replaced in that row). Kinds run in the order of
-    :data:`PLACEHOLDERS`: e-mail first (addresses hold digits), ID cards before phones (an ID
-    holds 11-digit runs), names last (a cue followed by a phone number is not a name).
+    ``pii_phone``, ``pii_name`` and ``redact_<kind>`` for each confidential kind (matches replaced
+    in that row; :func:`count_columns`). Kinds run in this order: e-mail first (addresses hold
+    digits), then the declared ``rules`` (:func:`corpusmill.text.redact.compile_terms`; a
+    declared serial or recipe may hold digit runs), ID cards before phones (an ID holds 11-digit
+    runs), names after cues last (a cue followed by a phone number is not a name).
+    ``site_column`` (an equipment id column) limits per-site rules to their site's rows.
     """
     c = pl.col(column)
     df = df.with_columns(
         c.str.count_matches(EMAIL_RE).cast(pl.Int64).fill_null(0).alias(_COUNT["email"])
     ).with_columns(c.str.replace_all(EMAIL_RE, PLACEHOLDERS["email"]))
+    df = redact_confidential(df, column, rules, site_column=site_column)
     texts, id_counts = _redact_id_cards(df.get_column(column))
     df = df.with_columns(texts.alias(column), id_counts.alias(_COUNT["id_card"]))
     df = df.with_columns(
@@ -154,17 +185,29 @@ def redact_pii(df: pl.DataFrame, column: str = "text") -> pl.DataFrame:
 
 
 def pii_total_expr() -> pl.Expr:
-    """The sum of the per-kind count columns that :func:`redact_pii` adds."""
-    return pl.sum_horizontal([pl.col(col) for col in _COUNT.values()]).cast(pl.Int64)
+    """The sum of every count column :func:`redact_pii` adds (PII and confidential kinds)."""
+    return pl.sum_horizontal([pl.col(col) for col in _ALL_COUNT.values()]).cast(pl.Int64)
 
 
 def count_columns() -> dict[str, str]:
-    """Kind -> the name of its count column in :func:`redact_pii`'s output."""
-    return dict(_COUNT)
+    """Kind -> the name of its count column in :func:`redact_pii`'s output (every kind)."""
+    return dict(_ALL_COUNT)
 
 
-def redact_text(text: str) -> tuple[str, dict[str, int]]:
-    """Redact one string; returns the text and the number of redactions per kind."""
-    out = redact_pii(pl.DataFrame({"text": [text]}, schema={"text": pl.String}))
+def placeholder_counts(df: pl.DataFrame) -> dict[str, int]:
+    """Matches redacted per placeholder (``{"[NAME]": 12, "[SUPPLIER]": 3, ...}``), summed over
+    the count columns of :func:`redact_pii`'s output; every placeholder is listed, zeros too."""
+    out: dict[str, int] = {}
+    for kind, col in _ALL_COUNT.items():
+        n = int(df.get_column(col).sum()) if col in df.columns else 0
+        out[ALL_PLACEHOLDERS[kind]] = out.get(ALL_PLACEHOLDERS[kind], 0) + n
+    return dict(sorted(out.items()))
+
+
+def redact_text(text: str, *, rules: tuple[Rule, ...] = ()) -> tuple[str, dict[str, int]]:
+    """Redact one string; returns the text and the number of redactions per kind (PII kinds,
+    plus the confidential kinds when ``rules`` are given)."""
+    out = redact_pii(pl.DataFrame({"text": [text]}, schema={"text": pl.String}), rules=rules)
     row = out.row(0, named=True)
-    return row["text"], {kind: row[col] for kind, col in _COUNT.items()}
+    kinds = _ALL_COUNT if rules else _COUNT
+    return row["text"], {kind: row[col] for kind, col in kinds.items()}

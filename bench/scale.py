@@ -1,0 +1,214 @@
+"""Benchmark the whole graph as the data grows, and two partitions at once on this machine.
+
+Prints::
+
+    bench: scale.time_50m_over_1m V      wall time of the whole graph at 50M sensor rows / at 1M
+                                         (goal <= 60: near-linear)
+    bench: scale.peak_gib_50m V          peak RSS (GiB) of the process running the graph at 50M
+                                         (goal < 3: flat memory)
+    bench: scale.parallel_speedup_2 V    two sources' ingests one after the other / the two at once
+                                         in two processes (goal >= 1.5 on 2 cores)
+
+Each size is one ``corpusmill run`` equivalent (:func:`pipelines.runner.run_pipeline`, in a child
+process so its peak RSS is its own) on a fresh home: the sample factory at a scale proportional
+to the size (its text, events, quality, images and its own sensor sources: scale 2 per million
+rows), plus a long historian export with the size's rows (the ingest bench's generated file, 50
+machines x 5 signals, registered aliases). Sizes default to 1M, 10M and 50M; ``--sizes 1,5``
+(millions) runs smaller ones, and the ratio line then names the sizes it compares.
+
+Run: ``python -m bench.scale [--sizes 1,10,50] [--parallel-rows N] [--skip graph,parallel]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from bench.ingest import OUT as INGEST_OUT
+from bench.ingest import _registry_yaml, long_file
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out" / "scale"
+FACTORY_SCALE_PER_MILLION = 2
+
+
+def _sources(rows: int) -> Path:
+    """A sources file: the sample factory at a proportional scale plus a ``rows``-row historian."""
+    from corpusmill.config import normalize_alias
+    from corpusmill.generate import generate
+
+    scale = max(1, round(rows / 1e6 * FACTORY_SCALE_PER_MILLION))
+    factory = OUT / f"factory_s{scale}"
+    if not (factory / "ground_truth.json").exists():
+        generate(factory, scale=scale, seed=0)
+    csv = long_file(rows)
+    doc = yaml.safe_load((factory / "sources.yaml").read_text(encoding="utf-8"))
+    # the historian's machines; a spelling the factory already registers (CNC-01) stays the
+    # factory's machine, as one registry cannot name two machines with one alias
+    taken = {normalize_alias(a) for e in doc.get("equipment", [])
+             for a in [e["id"], e.get("name") or "", *e.get("aliases", [])]}  # fmt: skip
+    extra = yaml.safe_load(_registry_yaml())["equipment"]
+    for e in extra:
+        e["aliases"] = [a for a in e["aliases"] if normalize_alias(a) not in taken]
+    doc["equipment"] = [*doc.get("equipment", []), *extra]
+    doc["sites"]["plant"] = {"timezone": "UTC"}
+    doc["data_roots"] = [*doc.get("data_roots", ["."]), str(INGEST_OUT)]
+    doc["sources"].append({
+        "name": "bench_historian", "site": "plant", "kind": "sensor", "path": str(csv),
+        "format": "csv", "read": {"encoding": "utf-8", "delimiter": ","}, "shape": "long",
+        "fields": {"ts_utc": "ts", "equipment_id": "equipment", "signal": "signal",
+                   "value": "value", "unit": "unit", "quality": "quality"},
+    })  # fmt: skip
+    out = factory / f"sources_bench_{rows}.yaml"  # beside the factory's: its relative paths hold
+    out.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return out
+
+
+def _available_gib() -> float:
+    """MemAvailable of this machine (GiB)."""
+    with open("/proc/meminfo", encoding="ascii") as f:
+        kib = next(int(ln.split()[1]) for ln in f if ln.startswith("MemAvailable:"))
+    return kib / 2**20
+
+
+def _projected_gib(runs: dict[float, dict], m: float) -> float | None:
+    """The peak at ``m`` million rows, extrapolated linearly from the two largest runs so far."""
+    if len(runs) < 2:
+        return None
+    (a, ra), (b, rb) = sorted(runs.items())[-2:]
+    slope = (rb["peak_gib"] - ra["peak_gib"]) / (b - a)
+    return rb["peak_gib"] + slope * (m - b)
+
+
+def _child_graph(sources: str, home: str) -> int:
+    """Child process entry: the whole graph on a fresh home; prints its seconds and rows."""
+    import resource
+
+    from pipelines.runner import run_pipeline
+
+    report = run_pipeline(sources, home)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+    print("scale-child " + json.dumps({"seconds": report.seconds, "peak_gib": peak,
+                                       "failed_checks": report.failed_checks}), flush=True)  # fmt: skip
+    return 0
+
+
+def _graph(sources: Path, home: Path) -> dict:
+    cmd = [sys.executable, "-m", "bench.scale", "--child-graph", str(sources), str(home)]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("scale-child ")), None)
+    if out.returncode != 0 or line is None:
+        raise SystemExit(f"bench: scale graph run failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
+    return json.loads(line.split(" ", 1)[1])
+
+
+def _ingest_child(sources: str, lake_root: str, name: str) -> int:
+    from corpusmill import config
+    from corpusmill.ingest import ingest_source
+
+    cfg = config.load(sources)
+    ingest_source(cfg, cfg.source(name), lake_root, run_id="bench", force=True)
+    return 0
+
+
+def _two_sources(work: Path, rows: int) -> Path:
+    """Two historian sources of ``rows`` rows each (two copies of one generated file)."""
+    csv = long_file(rows)
+    data = work / "two"
+    data.mkdir(parents=True, exist_ok=True)
+    for k in ("a", "b"):
+        target = data / k / csv.name
+        target.parent.mkdir(exist_ok=True)
+        if not target.exists():
+            os.link(csv, target) if csv.stat().st_dev == work.stat().st_dev else shutil.copy(csv, target)
+    fields = ("{ts_utc: ts, equipment_id: equipment, signal: signal, value: value, unit: unit, "
+              "quality: quality}")  # fmt: skip
+    srcs = "".join(
+        f"  - {{name: hist_{k}, site: plant, kind: sensor, path: '{data / k}/*.csv', format: csv,"
+        f" read: {{encoding: utf-8, delimiter: ','}}, shape: long, fields: {fields}}}\n"
+        for k in ("a", "b")
+    )
+    text = (f"version: 1\ndata_roots: ['{data}']\nsites:\n  plant: {{timezone: UTC}}\n"
+            f"{_registry_yaml()}\nsources:\n{srcs}")  # fmt: skip
+    path = work / "sources_two.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _ingests(sources: Path, lake_root: Path, names: list[str], *, parallel: bool) -> float:
+    cmds = [[sys.executable, "-m", "bench.scale", "--child-ingest", str(sources), str(lake_root), n]
+            for n in names]  # fmt: skip
+    t0 = time.perf_counter()
+    if parallel:
+        procs = [subprocess.Popen(c, cwd=ROOT) for c in cmds]
+        codes = [p.wait() for p in procs]
+    else:
+        codes = [subprocess.run(c, cwd=ROOT, check=False).returncode for c in cmds]
+    if any(codes):
+        raise SystemExit(f"bench: scale ingest child failed: exit codes {codes}")
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="1,10,50", help="sensor rows in millions, comma separated")
+    ap.add_argument("--parallel-rows", type=int, default=5_000_000,
+                    help="rows of each of the two sources of the parallel run")  # fmt: skip
+    ap.add_argument("--skip", default="", help="comma list of graph, parallel to skip")
+    ap.add_argument("--child-graph", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--child-ingest", nargs=3, help=argparse.SUPPRESS)
+    ns = ap.parse_args(argv)
+    if ns.child_graph:
+        return _child_graph(*ns.child_graph)
+    if ns.child_ingest:
+        return _ingest_child(*ns.child_ingest)
+    skip = {s.strip() for s in ns.skip.split(",") if s.strip()}
+    sizes = [float(s) for s in ns.sizes.split(",") if s.strip()]
+    OUT.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="run-", dir=OUT))
+    try:
+        if "graph" not in skip:
+            runs: dict[float, dict] = {}
+            for m in sizes:
+                rows = int(m * 1e6)
+                projected = _projected_gib(runs, m)
+                if projected is not None and projected > 0.8 * _available_gib():
+                    print(f"bench: scale graph {rows:,} sensor rows NOT RUN: its peak, projected "
+                          f"linearly from the smaller sizes, is {projected:.1f} GiB and this machine "
+                          f"has {_available_gib():.1f} GiB available", flush=True)  # fmt: skip
+                    continue
+                sources = _sources(rows)
+                r = _graph(sources, work / f"home_{rows}")
+                runs[m] = r
+                print(f"bench: scale graph {rows:,} sensor rows: {r['seconds']:.1f}s "
+                      f"({rows / r['seconds'] / 1e6:.2f}M rows/s), peak {r['peak_gib']:.2f} GiB, "
+                      f"failed checks {r['failed_checks'] or 'none'}", flush=True)  # fmt: skip
+                shutil.rmtree(work / f"home_{rows}", ignore_errors=True)
+            lo, hi = min(runs), max(runs)
+            note = "" if (lo, hi) == (1, 50) else f"  # {hi:g}M over {lo:g}M, not 50M over 1M"
+            print(f"bench: scale.time_50m_over_1m {runs[hi]['seconds'] / runs[lo]['seconds']:.1f}{note}")
+            print(f"bench: scale.peak_gib_50m {runs[hi]['peak_gib']:.2f}"
+                  + ("" if hi == 50 else f"  # at {hi:g}M, not 50M"), flush=True)  # fmt: skip
+        if "parallel" not in skip:
+            sources = _two_sources(work, ns.parallel_rows)
+            seq = _ingests(sources, work / "lake_seq", ["hist_a", "hist_b"], parallel=False)
+            par = _ingests(sources, work / "lake_par", ["hist_a", "hist_b"], parallel=True)
+            print(f"bench: scale two sources x {ns.parallel_rows:,} rows: one after the other "
+                  f"{seq:.1f}s, at once {par:.1f}s", flush=True)  # fmt: skip
+            print(f"bench: scale.parallel_speedup_2 {seq / par:.2f}", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
