@@ -1,14 +1,16 @@
-"""Benchmark the text corpus: near dedup against a plain datasketch loop, and the build.
+"""Benchmark the text corpus: near dedup against a plain datasketch loop, the build and a rebuild.
 
 Prints::
 
     bench: corpora.minhash_ratio V          plain datasketch loop seconds / near_duplicates seconds
                                             (the median of --repeat runs; the loop runs once)
     bench: corpora.minhash_agreement V      share of documents both call (not) near duplicates
-    bench: corpora.minhash_agreement_seed_floor V   the same, near_duplicates seed 1 vs seed 2
-    bench: corpora.minhash_agreement_same_hashes V  (--reference) vs the per-document datasketch
-                                            loop on the same shingle hashes (must be 1.0)
+    bench: corpora.minhash_agreement_seed_floor V   near_duplicates seed 1 vs seed 2 (the
+                                            estimator's own noise: what independent hashes give)
+    bench: corpora.minhash_agreement_same_hashes V  (--reference) vs the project's per-document
+                                            datasketch loop (near_duplicates_datasketch)
     bench: corpora.text_docs_per_s V        build_text_corpus throughput on the same documents
+    bench: corpora.rebuild_fraction V       second build + publish on unchanged inputs / first
     bench: corpora.stage_share_<stage> V    share of the build's time per stage (clean, language,
                                             filters, redact, dedup, tokens, other)
 
@@ -21,33 +23,39 @@ character 5-grams, ``MinHash(num_perm=128, seed=1).update_batch`` with the UTF-8
 (datasketch's default hash), ``MinHashLSH.query`` for candidates among the kept documents, drop the
 document if one of them has a Jaccard estimate >= 0.8, else ``insert`` it (the LSH index is built at
 the same lowered threshold as the project's, see corpusmill.text.dedup). Ours is
-:func:`corpusmill.text.dedup.near_duplicates` with the same parameters. The two use different
-shingle hashes, so they agree only statistically (pairs near the threshold can fall either way);
-``--reference`` also runs the project's own per-document datasketch loop
-(``near_duplicates_datasketch``, same hashes), which must agree exactly.
+:func:`corpusmill.text.dedup.near_duplicates` with the same parameters; it hashes shingles as
+datasketch does, so the signatures are the same and the two should agree exactly.
 
 The build splits the documents between the canonical ``documents`` and ``maintenance_records``
-tables (text / action) and runs :func:`corpusmill.text.corpus.build_text_corpus` once; stage times
-come from timing wrappers around the step functions it calls (the token count is an expression, so
-it is timed by re-running it on the corpus text). Rebuild reuse is not implemented, so no
-``rebuild_fraction`` is printed.
+tables (text / action), runs :func:`corpusmill.text.corpus.build_text_corpus` (stage times from its
+``timings``; tokens = training the BPE tokenizer on the corpus and counting) and publishes the
+version to a temporary lake; the rebuild is :func:`corpusmill.corpora.build_or_reuse` + ``publish``
+on the same inputs, as the corpus asset runs them.
 
-Goals: minhash_ratio >= 20, minhash_agreement >= 0.99. Run: ``python -m bench.corpora
-[--docs 200000] [--seed 7] [--repeat 3] [--reference]``; ``--docs 20000`` is a quick run.
+Goals: minhash_ratio >= 20, minhash_agreement >= 0.99, rebuild_fraction < 0.1. Run: ``python -m
+bench.corpora [--docs 200000] [--seed 7] [--repeat 3] [--reference]``; ``--docs 20000`` is quick.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import random
 import statistics
+import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 
 from corpusmill.canonical import schema
+from corpusmill.corpora import (
+    CORPORA,
+    INPUT_FINGERPRINT,
+    build_or_reuse,
+    input_fingerprint,
+    publish,
+)
 from corpusmill.text import corpus as corpus_mod
 from corpusmill.text.dedup import (
     LSH_MARGIN,
@@ -56,7 +64,6 @@ from corpusmill.text.dedup import (
     near_duplicates,
     near_duplicates_datasketch,
 )
-from corpusmill.text.tokens import count_tokens_expr
 
 THRESHOLD = 0.8
 NUM_PERM = 128
@@ -242,48 +249,31 @@ def make_frames(records: list[tuple[str, str, str]]) -> tuple[pl.DataFrame, pl.D
     return fit(d, "documents"), fit(m, "maintenance_records")
 
 
-#: build_text_corpus step functions (names in corpusmill.text.corpus) -> stage.
-_STAGE_OF = {
-    "clean": "clean",
-    "tag_language": "language",
-    "quality_filter": "filters",
-    "redact_pii": "redact",
-    "sha256_series": "dedup",
-    "exact_duplicate_of": "dedup",
-    "near_duplicates": "dedup",
-}
+def timed_builds(documents: pl.DataFrame, maintenance: pl.DataFrame, lake_root: Path):
+    """A full build of text_corpus published to an empty lake, then the same inputs again.
 
-
-def timed_build(documents: pl.DataFrame, maintenance: pl.DataFrame):
-    """build_text_corpus with its step functions timed: (result, total s, {stage: s})."""
-    spent: dict[str, float] = dict.fromkeys(["clean", "language", "filters", "redact", "dedup", "tokens"], 0.0)
-    originals = {name: getattr(corpus_mod, name) for name in _STAGE_OF}
-
-    def wrap(name, fn):
-        @functools.wraps(fn)
-        def timed(*args, **kwargs):
-            t0 = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                spent[_STAGE_OF[name]] += time.perf_counter() - t0
-
-        return timed
-
-    try:
-        for name, fn in originals.items():
-            setattr(corpus_mod, name, wrap(name, fn))
-        t0 = time.perf_counter()
-        result = corpus_mod.build_text_corpus(documents, maintenance)
-        total = time.perf_counter() - t0
-    finally:
-        for name, fn in originals.items():
-            setattr(corpus_mod, name, fn)
+    The first is what :func:`corpusmill.corpora.build_or_reuse` does without a matching version
+    (fingerprint the inputs, build, publish), with the builder's stage timings; the second is
+    ``build_or_reuse`` + ``publish`` as the corpus asset runs them. Returns (result, first build s,
+    first publish s, second s, reused, {stage: s}).
+    """
+    spec = CORPORA["text_corpus"]
+    frames = {"documents": documents, "maintenance_records": maintenance}
+    spent: dict[str, float] = {}
     t0 = time.perf_counter()
-    result.frame.select("text").with_columns(count_tokens_expr("text").alias("n_tokens"))
-    spent["tokens"] = time.perf_counter() - t0
-    spent["other"] = max(0.0, total - sum(spent.values()))
-    return result, total, spent
+    fp = input_fingerprint(frames)
+    result = corpus_mod.build_text_corpus(documents, maintenance, config=spec.defaults,
+                                          timings=spent)  # fmt: skip
+    result.stats[INPUT_FINGERPRINT] = fp
+    t_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    publish(lake_root, spec, result, config=spec.defaults, input_versions={})
+    t_publish = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    again, reused = build_or_reuse(lake_root, spec, frames, spec.defaults)
+    publish(lake_root, spec, again, config=spec.defaults, input_versions={})
+    t_second = time.perf_counter() - t0
+    return result, t_build, t_publish, t_second, reused, spent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -337,11 +327,19 @@ def main(argv: list[str] | None = None) -> int:
               f"{ref == ours}, agreement {same:.6f}")  # fmt: skip
 
     documents, maintenance = make_frames(records)
-    result, total, spent = timed_build(documents, maintenance)
+    with tempfile.TemporaryDirectory(prefix="bench-corpora-") as tmp:
+        result, t_build, t_publish, t_second, reused, spent = timed_builds(
+            documents, maintenance, Path(tmp)
+        )
     st = result.stats
-    print(f"bench: corpora build {st['in']:,} in -> {st['kept']:,} kept in {total:.2f}s; "
-          f"dropped {st['dropped']}; stages "
-          + ", ".join(f"{k}={v:.2f}s" for k, v in spent.items()))  # fmt: skip
+    t_first = t_build + t_publish
+    print(f"bench: corpora build {st['in']:,} in -> {st['kept']:,} kept in {t_build:.2f}s "
+          f"(+ publish {t_publish:.2f}s); dropped {st['dropped']}; tokenizer {st['tokenizer']}; "
+          "stages " + ", ".join(f"{k}={v:.2f}s" for k, v in spent.items()))  # fmt: skip
+    print(f"bench: corpora rebuild on unchanged inputs {t_second:.2f}s (reused the latest "
+          f"version: {reused}) vs first build + publish {t_first:.2f}s")  # fmt: skip
+    for stage, sec in spent.items():
+        print(f"bench: corpora stage {stage}: {sec:.2f}s, {sec / t_build:.1%} of the build")
 
     print(f"bench: corpora.minhash_ratio {t_base / t_ours:.1f}")
     print(f"bench: corpora.minhash_agreement {_agreement(set(ours), base, len(ids)):.4f}")
@@ -349,9 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     if ns.reference:
         print(f"bench: corpora.minhash_agreement_same_hashes "
               f"{same:.4f}")  # fmt: skip
-    print(f"bench: corpora.text_docs_per_s {st['in'] / total:.0f}")
-    for stage, s in spent.items():
-        print(f"bench: corpora.stage_share_{stage} {s / total:.3f}")
+    print(f"bench: corpora.text_docs_per_s {st['in'] / t_build:.0f}")
+    print(f"bench: corpora.rebuild_fraction {t_second / t_first:.4f}")
+    for stage, sec in spent.items():
+        print(f"bench: corpora.stage_share_{stage} {sec / t_build:.3f}")
     return 0
 
 

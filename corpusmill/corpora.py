@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from corpusmill import canonical, lake, versions
+from corpusmill import canonical, lake, storage, versions
 from corpusmill.corpus import BuildResult, CorpusError, CorpusSpec
 from corpusmill.images import EXCLUSION_CHECKS as IMAGE_CHECKS
 from corpusmill.images import IMAGE_CORPUS_SCHEMA, ImageConfig, build_image_corpus, store_images
@@ -151,6 +151,54 @@ def read_inputs(
     return frames, read_versions
 
 
+#: Manifest ``counts`` key of the fingerprint of the inputs a version was built from.
+INPUT_FINGERPRINT = "input_fingerprint"
+
+
+def input_fingerprint(frames: Mapping[str, pl.DataFrame]) -> str:
+    """One sha256 over every input table's rows (in any order; run stamps left out)."""
+    stable = {t: f.drop(lake.RUN_STAMPS, strict=False) for t, f in sorted(frames.items())}
+    return lake.json_hash({t: lake.fingerprint(f) for t, f in stable.items()})
+
+
+def build_or_reuse(
+    lake_root: Path, spec: CorpusSpec, frames: Mapping[str, pl.DataFrame], config: Any
+) -> tuple[BuildResult, bool]:
+    """The corpus built from ``frames``, or, when the latest version was built from inputs with
+    the same fingerprint, the same settings and the same code version, that version read back
+    (``(result, True)``): no stage runs again (no dedup, no tokenizer training), and publishing
+    it adds no version. The fingerprint goes into the result's stats (the manifest's counts)."""
+    fp = input_fingerprint(frames)
+    at = Lake(lake_root)
+    latest = versions.latest_manifest(at.table(spec.name))
+    tokenizer = at.tokenizer(spec.name, latest["version"]) if latest else None
+    if (
+        latest is not None
+        and latest.get("counts", {}).get(INPUT_FINGERPRINT) == fp
+        and latest.get("config_hash") == lake.json_hash(spec.config_dict(config))
+        and latest.get("code_version") == versions.code_version()
+        and lake.exists(at.excluded(spec.name))
+        # a run stopped between the commit and the manifest or tokenizer file builds again,
+        # and publishing writes the missing file
+        and storage.is_file(at.manifest(spec.name, latest["version"]))
+        and ("tokenizer" not in latest["counts"] or storage.is_file(tokenizer))
+    ):
+        frame = lake.read(at.table(spec.name), version=latest["version"]).select(list(spec.schema))
+        files = {"tokenizer": storage.read_text(tokenizer)} if storage.is_file(tokenizer) else {}
+        result = BuildResult(
+            frame=frame.cast(dict(spec.schema)),
+            excluded=lake.read(at.excluded(spec.name)),
+            stats=latest["counts"],
+            files=files,
+            from_version=latest["version"],
+        )
+        spec.check(result)
+        return result, True
+    result = spec.build(frames, config)
+    result.stats[INPUT_FINGERPRINT] = fp
+    return result, False
+
+
 def publish(
     lake_root: Path,
     spec: CorpusSpec,
@@ -165,6 +213,15 @@ def publish(
     its ``<corpus>_excluded`` table. ``licenses`` (source name -> (licence, owner), from
     :meth:`corpusmill.config.SourcesConfig.licenses`) gives the data card each contributing
     source's licence and owner; the card's Markdown is on the result (``card_markdown``)."""
+    at = Lake(lake_root)
+    if result.from_version is not None:  # the latest version read back: nothing to write
+        latest = versions.latest_manifest(at.table(spec.name))
+        path = at.manifest(spec.name, result.from_version)
+        if latest and latest["version"] == result.from_version and storage.is_file(path):
+            card_path = at.data_card(spec.name, result.from_version)
+            md = storage.read_text(card_path) if storage.is_file(card_path) else None
+            return versions.Published(spec.name, result.from_version, latest["content_hash"],
+                                      False, latest, path, md)  # fmt: skip
     card = data_card(spec, result.frame, result=result, licenses=licenses)
     published = versions.publish(
         lake_root, spec.name, result.frame, sort_by=[spec.id_column], inputs=input_versions,
@@ -172,6 +229,10 @@ def publish(
         card=card, card_markdown=card["markdown"],
     )  # fmt: skip
     lake.overwrite(Lake(lake_root).excluded(spec.name), result.excluded)
+    if "tokenizer" in result.files:  # the tokenizer n_tokens were counted with, beside the version
+        path = at.tokenizer(spec.name, published.version)
+        if not storage.is_file(path) or storage.read_text(path) != result.files["tokenizer"]:
+            storage.write_text(path, result.files["tokenizer"])
     if spec.store is not None:
         spec.store(lake_root, result.frame)
     return published

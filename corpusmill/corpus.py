@@ -30,6 +30,12 @@ class BuildResult:
     frame: pl.DataFrame
     excluded: pl.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
+    #: Text files stored beside the published version, by name (``"tokenizer"``: the
+    #: tokenizer.json a text corpus's ``n_tokens`` were counted with; see corpusmill.corpora).
+    files: dict[str, str] = field(default_factory=dict)
+    #: Set when the result is a published version read back instead of built
+    #: (corpusmill.corpora.build_or_reuse): publishing it again adds nothing.
+    from_version: int | None = None
 
 
 @dataclass(frozen=True)

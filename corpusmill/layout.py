@@ -16,7 +16,8 @@ it which views exist and which folders they read. Nothing else joins path segmen
       _quarantine/<stage>/<n>  rejected rows of one writer             view quarantine (union)
       _ledger/<source>         the per-file ingest ledger              view ingest_files (union)
       _aliases/<source>        equipment spellings seen per file       view equipment_aliases (union)
-      _manifests/<corpus>/v<N>.json   the manifest of each corpus version (v<N>.md its data card)
+      _manifests/<corpus>/v<N>.json   the manifest of each corpus version (v<N>.md its data card,
+                                      v<N>.tokenizer.json the tokenizer its n_tokens counts with)
       images/<sha[:2]>/<sha>.<ext>    image_corpus images, stored once by content hash
 
 The lake is a local folder or an object-storage prefix (``s3://bucket/prefix``): a local lake's
@@ -98,6 +99,11 @@ class Lake:
     def data_card(self, corpus: str, version: int) -> Where:
         """The Markdown data card of a corpus version, beside its manifest."""
         return self._at("_manifests", corpus, f"v{version}.md")
+
+    def tokenizer(self, corpus: str, version: int) -> Where:
+        """The ``tokenizer.json`` a corpus version's ``n_tokens`` were counted with, beside its
+        manifest (loads with ``tokenizers.Tokenizer.from_file``)."""
+        return self._at("_manifests", corpus, f"v{version}.tokenizer.json")
 
     # -- one table per writer ----------------------------------------------------------------
 

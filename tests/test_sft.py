@@ -302,13 +302,15 @@ def test_real_excavator_work_orders_make_pairs(tmp_path):
     result = mine_sft_pairs(orders, config=cfg.corpus_config("sft_pairs"))
     pairs, excluded = result.frame, result.excluded
     assert orders.height == 5484
-    assert pairs.height == 324
+    # near dedup hashes shingles as datasketch does: one pair at an estimate of ~0.81 under the
+    # former hash is below 0.8 under it and is kept
+    assert pairs.height == 325
     assert dict(excluded.group_by("check").len().sort("check").iter_rows()) == {
-        "exact_dedup": 67, "has_symptom_and_action": 5048, "min_chars": 4, "near_dedup": 41,
+        "exact_dedup": 67, "has_symptom_and_action": 5048, "min_chars": 4, "near_dedup": 40,
     }  # fmt: skip
     assert pairs.height + excluded.height == orders.height  # every order accounted for
     assert dict(pairs.group_by("maintenance_type").len().sort("maintenance_type").iter_rows()) == {
-        "PM01": 314, "PM06": 10,
+        "PM01": 315, "PM06": 10,
     }  # fmt: skip
     row = pairs.filter(pl.col("response") == "REPLACE BROKEN BUCKET TOOTH").row(0, named=True)
     assert row["instruction"] == (

@@ -8,7 +8,7 @@ from assets.metadata import frame_md, run_id, table_metadata
 from assets.resources import CorpusmillResource
 from corpusmill import layout
 from corpusmill.config import SourcesConfig
-from corpusmill.corpora import CORPORA, publish, read_inputs
+from corpusmill.corpora import CORPORA, build_or_reuse, publish, read_inputs
 from corpusmill.corpus import CorpusSpec
 from quality import checks
 
@@ -44,7 +44,9 @@ def _corpus_asset(spec: CorpusSpec) -> dg.AssetsDefinition:
                 check_results=checks.skipped_results(key, spec.name, missing),
             )
         config = corpusmill.config.corpus_config(spec.name)
-        result = spec.build(frames, config)
+        result, reused = build_or_reuse(corpusmill.lake, spec, frames, config)
+        if reused:
+            context.log.info(f"{spec.name}: inputs and settings unchanged; the latest version is reused")
         validation = validate_table(result.frame, spec.name, None, run_id=run_id(context),
                                     engine=corpusmill.engine)  # fmt: skip
         check_results = checks.check_results(key, spec.name, validation,

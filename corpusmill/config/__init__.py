@@ -267,6 +267,7 @@ class SourcesConfig(_Strict):
         every other corpus that redacts (has a ``confidential`` setting) and declares none."""
         from dataclasses import fields
 
+        from corpusmill.config.blocks import with_tokenizer_path
         from corpusmill.corpora import corpus
 
         spec = corpus(name)
@@ -275,7 +276,7 @@ class SourcesConfig(_Strict):
         redacts = any(f.name == "confidential" for f in fields(spec.defaults))
         if shared and redacts and "confidential" not in settings:
             settings["confidential"] = shared
-        return spec.resolve(settings)
+        return with_tokenizer_path(spec.resolve(settings), self.base_dir)
 
     def source(self, name: str) -> Source:
         return by_name(self.sources, name, "source")
@@ -370,7 +371,19 @@ def load(path: str | Path) -> SourcesConfig:
     path = Path(path)
     cfg = load_model(path, SourcesConfig, "sources file", ConfigError, named="sources")
     _warn_unknown_licenses(path, cfg)
-    return cfg.model_copy(update={"base_dir": path.resolve().parent})
+    cfg = cfg.model_copy(update={"base_dir": path.resolve().parent})
+    _check_corpus_files(path, cfg)
+    return cfg
+
+
+def _check_corpus_files(path: Path, cfg: SourcesConfig) -> None:
+    """The files corpus settings name (a text corpus's tokenizer.json) exist and load."""
+    from corpusmill.config.blocks import tokenizer_problem
+
+    for name in cfg.corpora:
+        problem = tokenizer_problem(cfg.corpus_config(name), f"corpora.{name}.tokenizer")
+        if problem:
+            raise ConfigError(f"{path}: {problem}")
 
 
 def _warn_unknown_licenses(path: Path, cfg: SourcesConfig) -> None:

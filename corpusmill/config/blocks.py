@@ -4,6 +4,7 @@ sidecars and quality overrides."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
@@ -499,3 +500,32 @@ class PartitionBy(_Strict):
         if (self.day is None) == (self.file_groups is None):
             raise ValueError("give exactly one of 'day' (a date pattern) or 'file_groups' (N)")
         return self
+
+
+# -- corpora.text_corpus.tokenizer ---------------------------------------------------------------
+
+
+def with_tokenizer_path(config: Any, base_dir: Path) -> Any:
+    """A corpus config whose ``tokenizer`` file (if it has one, given relative to the sources
+    file) is made absolute against ``base_dir``; configs without the setting come back as is."""
+    from dataclasses import replace
+
+    tok = getattr(config, "tokenizer", "")
+    if not tok or Path(tok).is_absolute():
+        return config
+    return replace(config, tokenizer=str((base_dir / tok).resolve()))
+
+
+def tokenizer_problem(config: Any, where: str) -> str | None:
+    """Why the ``tokenizer`` a corpus config declares cannot be used (missing file, unreadable,
+    not a tokenizers JSON), naming ``where`` (``corpora.text_corpus.tokenizer``); None if fine."""
+    tok = getattr(config, "tokenizer", "")
+    if not tok:
+        return None
+    from corpusmill.text.tokens import TokenizerError, load_tokenizer
+
+    try:
+        load_tokenizer(tok)
+    except TokenizerError as e:
+        return f"{where}: {e}"
+    return None

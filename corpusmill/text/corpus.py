@@ -12,11 +12,16 @@ frame flows through):
             and the declared confidential terms                         (:mod:`corpusmill.text.redact`)
 6. exact    sha256 of the text: "exact_duplicate of <doc_id>"
 7. near     MinHash LSH: "near_duplicate of <doc_id> (jaccard~0.87)"
-8. tokens   estimated token counts                                      (:mod:`corpusmill.text.tokens`)
+8. tokens   exact counts for a named tokenizer: the declared tokenizer.json, else BPE trained
+            on the corpus (``BuildResult.files["tokenizer"]``)       (:mod:`corpusmill.text.tokens`)
+
+Pass ``timings={}`` to get the seconds each stage took (:data:`STAGES`); they stay out of ``stats``,
+which depend only on the input and config.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +46,7 @@ from corpusmill.text.pii import (
     redact_pii,
 )
 from corpusmill.text.redact import compile_terms
-from corpusmill.text.tokens import count_tokens_expr
+from corpusmill.text.tokens import DEFAULT_VOCAB_SIZE, load_tokenizer, train_bpe
 
 #: Schema of the corpus (``BuildResult.frame``).
 TEXT_CORPUS_SCHEMA = pl.Schema(
@@ -106,6 +111,10 @@ class TextConfig:
     # and person names, serial/recipe/setpoint patterns, global or per site; sft_pairs reads the
     # same block unless it declares its own
     confidential: dict[str, Any] = field(default_factory=dict)
+    # n_tokens: a tokenizer.json (relative paths: to the sources file's folder), or "" to train
+    # a byte-level BPE tokenizer of tokenizer_vocab_size on the corpus itself
+    tokenizer: str = ""
+    tokenizer_vocab_size: int = DEFAULT_VOCAB_SIZE
 
     def __post_init__(self) -> None:
         compile_terms(self.confidential)  # a malformed block fails here, naming the field
@@ -114,6 +123,10 @@ class TextConfig:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 msg = f"invalid TextConfig: {name} must lie in [0, 1], got {getattr(self, name)}"
                 raise ValueError(msg)
+        if self.tokenizer_vocab_size <= 256:
+            msg = ("invalid TextConfig: tokenizer_vocab_size must exceed 256 (the byte alphabet), "
+                   f"got {self.tokenizer_vocab_size}")  # fmt: skip
+            raise ValueError(msg)
         if self.min_chars < 0 or not 0.0 < self.near_dup_threshold <= 1.0 or self.shingle < 1:
             msg = (
                 f"invalid TextConfig {self}: need min_chars >= 0, 0 < near_dup_threshold <= 1 "
@@ -125,6 +138,17 @@ class TextConfig:
 def near_duplicate_reason(kept: str, jaccard: float) -> str:
     """The exclusion reason of a near duplicate: ``near_duplicate of <kept id> (jaccard~0.87)``."""
     return f"near_duplicate of {kept} (jaccard~{jaccard:.2f})"
+
+
+#: The stages ``timings`` reports (``other``: gathering, frames, statistics).
+STAGES = ("clean", "language", "filters", "redact", "dedup", "tokens", "other")
+
+
+def _lap(spent: dict[str, float], stage: str, t0: float) -> float:
+    """Add the time since ``t0`` to ``stage``; the time now (the next stage's start)."""
+    now = time.perf_counter()
+    spent[stage] += now - t0
+    return now
 
 
 def _with_doc_ids(df: pl.DataFrame, table: str) -> pl.DataFrame:
@@ -251,6 +275,7 @@ def build_text_corpus(
     maintenance: pl.DataFrame,
     *,
     config: TextConfig = TextConfig(),
+    timings: dict[str, float] | None = None,
 ) -> BuildResult:
     """Build the text corpus from canonical ``documents`` and ``maintenance_records``.
 
@@ -260,6 +285,8 @@ def build_text_corpus(
         Frames with the canonical schemas (missing columns are treated as null).
     config
         Thresholds and switches; see :class:`TextConfig`.
+    timings
+        If given, filled with the seconds spent per stage (:data:`STAGES`).
 
     Returns
     -------
@@ -268,6 +295,7 @@ def build_text_corpus(
         (:data:`TEXT_EXCLUDED_SCHEMA`, sorted by doc_id) and ``stats``. The same inputs and config
         give identical frames.
     """
+    start = time.perf_counter()
     stats: dict[str, Any] = {"steps": {}}
     excluded: list[pl.DataFrame] = []
 
@@ -279,6 +307,9 @@ def build_text_corpus(
         "maintenance_records": maintenance.height,
     }
 
+    spent: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+    t0 = time.perf_counter()
+
     # 2-3. clean, then drop empty and too-short documents
     df = clean(df)
     n_in = df.height
@@ -289,11 +320,15 @@ def build_text_corpus(
         n_in, df, {"empty": counts.get("empty", 0), "too_short": counts.get("too_short", 0)}
     )
 
+    t0 = _lap(spent, "clean", t0)
+
     # 4. language
     df = df.with_columns(tag_language(df.get_column("text"), df.get_column("language_hint")))
+    t0 = _lap(spent, "language", t0)
 
     # 4b. quality filters, each drop with its check code
     df = quality_filter(df, config=config, excluded=excluded, stats=stats)
+    t0 = _lap(spent, "filters", t0)
 
     # 5. PII redaction
     kind_cols = count_columns()
@@ -313,6 +348,8 @@ def build_text_corpus(
         pii_total_expr().alias("pii_redactions"),
         pl.col("text").str.len_chars().cast(pl.Int64).alias("n_chars"),
     )
+
+    t0 = _lap(spent, "redact", t0)
 
     # 6. exact duplicates: sha256 of the text as written to the corpus
     df = df.with_columns(sha256_series(df.get_column("text")))
@@ -355,8 +392,19 @@ def build_text_corpus(
         {rep for rep, _ in near.values()}
     )
 
-    # 8. tokens
-    df = df.with_columns(count_tokens_expr("text").alias("n_tokens"))
+    t0 = _lap(spent, "dedup", t0)
+
+    # 8. tokens: exact counts for the declared tokenizer, else for BPE trained on the corpus
+    df = df.sort("doc_id")
+    texts = df.get_column("text").to_list()
+    named = (
+        load_tokenizer(config.tokenizer)
+        if config.tokenizer
+        else train_bpe(texts, vocab_size=config.tokenizer_vocab_size)
+    )
+    df = df.with_columns(pl.Series("n_tokens", named.count(texts), dtype=pl.Int64))
+    stats["tokenizer"] = named.info()
+    t0 = _lap(spent, "tokens", t0)
 
     corpus = df.select(list(TEXT_CORPUS_SCHEMA)).cast(dict(TEXT_CORPUS_SCHEMA)).sort("doc_id")
     excl = (
@@ -398,5 +446,10 @@ def build_text_corpus(
         "boilerplate_patterns": list(config.boilerplate_patterns),
         "max_boilerplate_frac": config.max_boilerplate_frac,
         "languages": list(config.languages),
+        "tokenizer": config.tokenizer,
+        "tokenizer_vocab_size": config.tokenizer_vocab_size,
     }
-    return BuildResult(frame=corpus, excluded=excl, stats=stats)
+    spent["other"] = max(0.0, time.perf_counter() - start - sum(spent.values()))
+    if timings is not None:
+        timings.update(spent)
+    return BuildResult(frame=corpus, excluded=excl, stats=stats, files={"tokenizer": named.json})
