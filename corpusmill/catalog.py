@@ -23,12 +23,10 @@ Empty tables and ``corpus_versions`` are in the catalog itself, as for a local l
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +36,7 @@ from corpusmill import canonical, lake, storage, versions
 from corpusmill.corpora import CORPORA
 from corpusmill.faults import crash_point
 from corpusmill.layout import Lake
+from corpusmill.locks import file_lock
 
 if TYPE_CHECKING:
     import duckdb
@@ -64,17 +63,6 @@ _CV_SCHEMA = {
 }  # fmt: skip
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def refresh(home: Home, tables: Iterable[str] | None = None) -> list[str]:
     """Bring the catalog up to date with the lake; returns the view names (re)built.
 
@@ -87,7 +75,7 @@ def refresh(home: Home, tables: Iterable[str] | None = None) -> list[str]:
     """
     import duckdb
 
-    with _locked(home.root / ".catalog.lock"):
+    with file_lock(home.root / ".catalog.lock"):
         # under the lock no other refresh is writing: any copy left is a killed refresh's
         for stale in home.root.glob(f".{home.catalog.name}.*.tmp*"):
             stale.unlink(missing_ok=True)

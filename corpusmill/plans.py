@@ -12,7 +12,6 @@ and the least that had to.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import tempfile
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ import polars as pl
 from corpusmill import lake, storage
 from corpusmill.corpora import corpus
 from corpusmill.layout import PLAN_HISTORY_TABLE, PLAN_TABLES, Lake
+from corpusmill.locks import file_lock
 from corpusmill.shards.cut import DEFAULT_STRATIFY_BY, DEFAULT_TOLERANCE
 from corpusmill.shards.formats import DEFAULT_FORMATS
 
@@ -207,13 +207,8 @@ def _plans_lock(lake_root: Path) -> Iterator[None]:
         path = Path(tempfile.gettempdir()) / f"corpusmill-plans-{name}.lock"
     else:
         path = Path(lake_root) / ".plans.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(path):
+        yield
 
 
 @dataclass(frozen=True)
