@@ -17,8 +17,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from corpusmill.settings import StrictModel as _Strict
 from corpusmill.yamlfile import by_name, load_model, matching
 
 POOL_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -29,10 +30,6 @@ DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 
 class ComputeConfigError(ValueError):
     """A catalog or job file that cannot be used; the message names the file, pool and field."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Pool(_Strict):

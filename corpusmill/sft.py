@@ -30,8 +30,8 @@ from typing import Any
 import polars as pl
 
 from corpusmill.canonical import conform
-from corpusmill.config.blocks import SftTemplates, check_text_regex, parse_block
 from corpusmill.corpus import BuildResult
+from corpusmill.settings import SftTemplates, check_text_regex, parse_block
 from corpusmill.text.clean import clean_expr
 from corpusmill.text.corpus import near_duplicate_reason
 from corpusmill.text.dedup import exact_duplicate_of, near_duplicates
@@ -166,7 +166,7 @@ class SftConfig:
     num_perm: int = 128
     shingle: int = 5
     seed: int = 1
-    # corpusmill.config.blocks.ConfidentialTerms; from corpora.text_corpus unless given here
+    # corpusmill.settings.ConfidentialTerms; from corpora.text_corpus unless given here
     confidential: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -107,7 +107,7 @@ class TextConfig:
     boilerplate_patterns: tuple[str, ...] = ()  # regexes matched against each line
     max_boilerplate_frac: float = 0.5
     languages: tuple[str, ...] = ()  # declared language tags kept; empty keeps every language
-    # declared confidential terms (corpusmill.config.blocks.ConfidentialTerms): supplier, customer
+    # declared confidential terms (corpusmill.settings.ConfidentialTerms): supplier, customer
     # and person names, serial/recipe/setpoint patterns, global or per site; sft_pairs reads the
     # same block unless it declares its own
     confidential: dict[str, Any] = field(default_factory=dict)

@@ -2,7 +2,7 @@
 setpoints, redacted into typed placeholders (``[SUPPLIER]``, ``[SERIAL]`` ...).
 
 A plant declares them once under ``corpora.text_corpus.confidential`` (validated by
-:class:`corpusmill.config.blocks.ConfidentialTerms`); :func:`compile_terms` turns the block into
+:class:`corpusmill.settings.ConfidentialTerms`); :func:`compile_terms` turns the block into
 :class:`Rule` s and :func:`redact_confidential` applies them to a text column, counting every
 match per kind.
 
@@ -33,7 +33,7 @@ from typing import Any
 
 import polars as pl
 
-from corpusmill.config.blocks import (
+from corpusmill.settings import (
     CONFIDENTIAL_PATTERNS,
     CONFIDENTIAL_TERMS,
     ConfidentialTerms,
