@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from corpusmill.compute import load_jobs
+
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("postgres")]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,8 +109,13 @@ def test_runs_and_materializations_are_stored_in_postgres(postgres: int, factory
     try:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"  # not SQLite
         runs = instance.get_runs()
-        # One run per ingest asset (six canonical source kinds) plus the build of everything after.
-        assert len(runs) == 7 and all(r.is_success for r in runs)
+        # One run per ingest asset (six canonical source kinds), the build up to the corpora, and
+        # one shard plan run per training job (the packaged file has three).
+        jobs = [j.name for j in load_jobs()]
+        assert len(jobs) == 3 and len(runs) == 6 + 1 + len(jobs)
+        assert all(r.is_success for r in runs)
+        plans = {r.tags.get("dagster/partition") for r in runs if r.tags.get("dagster/partition")}
+        assert set(jobs) <= plans
         assert {r.tags.get("corpusmill/trigger") for r in runs} == {"corpusmill run"}
         mat = instance.get_latest_materialization_event(dg.AssetKey("quality_inspections"))
         assert mat is not None and mat.asset_materialization.metadata["dagster/row_count"].value == 106
