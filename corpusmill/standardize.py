@@ -18,7 +18,7 @@ from corpusmill.layout import EQUIPMENT_SUGGESTIONS, Lake
 from corpusmill.mapping import ALIAS_SCHEMA
 
 #: Rows per bucket of a large table: standardize holds about one bucket at a time.
-BUCKET_ROWS = 1_500_000
+BUCKET_ROWS = 1_000_000
 
 #: Column holding a staged row's position in its source's staged table (bucketed path only).
 _POS = "__pos"
