@@ -138,16 +138,39 @@ def corpus(name: str) -> CorpusSpec:
         raise CorpusError(msg) from None
 
 
+#: The sensor columns the window and process-quality builders read (they never look at the
+#: provenance columns, whose strings are most of a sensor table's memory).
+_SENSOR_BUILD_COLUMNS = ("ts_utc", "batch_id", "t_offset_s", "sample_index", "equipment_id",
+                         "signal", "value")  # fmt: skip
+
+#: (corpus, input table) -> the only columns of that table its builder is given; other inputs
+#: are read whole.
+INPUT_COLUMNS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("timeseries_windows", "sensor_readings"): _SENSOR_BUILD_COLUMNS,
+    ("process_quality", "sensor_readings"): _SENSOR_BUILD_COLUMNS,
+}
+
+
 def read_inputs(
     lake_root: Path, spec: CorpusSpec
 ) -> tuple[dict[str, pl.DataFrame], dict[str, int | None]]:
-    """The corpus's input tables (absent ones empty) and the Delta version read of each."""
+    """The corpus's input tables (absent ones empty) and the Delta version read of each.
+
+    A table listed in :data:`INPUT_COLUMNS` for the corpus is read with only those columns
+    (projection pushdown: the other columns' Parquet pages are never decoded)."""
     at = Lake(lake_root)
     frames, read_versions = {}, {}
     for table in spec.inputs:
         path = at.table(table)
-        frames[table] = lake.read(path, schema=canonical.schema(table))
-        read_versions[table] = lake.open_table(path).version() if lake.exists(path) else None
+        version = lake.open_table(path).version() if lake.exists(path) else None
+        cols = INPUT_COLUMNS.get((spec.name, table))
+        if cols is None:
+            frames[table] = lake.read(path, version=version, schema=canonical.schema(table))
+        elif version is None:
+            frames[table] = canonical.empty(table).select(cols)
+        else:
+            frames[table] = lake.scan(path, version=version).select(cols).collect()
+        read_versions[table] = version
     return frames, read_versions
 
 

@@ -157,6 +157,49 @@ def overwrite(
     return open_table(path).version()
 
 
+def overwrite_batches(
+    path: str | Path,
+    batches: Iterable[pl.DataFrame],
+    *,
+    schema: pl.Schema,
+    fingerprint: str,
+    metadata: Mapping[str, str] | None = None,
+) -> int:
+    """Replace the whole table with a stream of frames (cast to ``schema``); returns the version.
+
+    The streaming counterpart of :func:`overwrite` for tables too large to hold at once: the
+    caller passes the ``fingerprint`` of the content (computed as it likes, e.g. per bucket,
+    without the :data:`RUN_STAMPS` columns) and a commit with the same fingerprint and
+    ``metadata`` is not repeated; ``batches`` is then not consumed at all.
+    """
+    from deltalake import CommitProperties, write_deltalake
+
+    custom = dict(metadata or {})
+    custom[FINGERPRINT_KEY] = json_hash([fingerprint, custom])
+    if exists(path):
+        table = open_table(path)
+        last = table.history(limit=1)
+        if last and last[0].get(FINGERPRINT_KEY) == custom[FINGERPRINT_KEY]:
+            return table.version()
+    arrow_schema = to_arrow(pl.DataFrame(schema=schema)).schema
+
+    def record_batches() -> Iterable[pa.RecordBatch]:
+        for df in batches:
+            if df.height:
+                cast = df.select([pl.col(c).cast(t) for c, t in schema.items()])
+                yield from to_arrow(cast).cast(arrow_schema).to_batches()
+
+    reader = pa.RecordBatchReader.from_batches(arrow_schema, record_batches())
+    crash_point("lake.write.before", path)
+    write_deltalake(
+        str(path), reader, mode="overwrite", schema_mode="overwrite",
+        commit_properties=CommitProperties(custom_metadata=custom),
+        storage_options=storage_options(str(path)),
+    )  # fmt: skip
+    crash_point("lake.write.after", path)
+    return open_table(path).version()
+
+
 #: Columns that stamp the writing run; a frame differing only in them is unchanged.
 RUN_STAMPS = ("_run_id",)
 

@@ -17,22 +17,40 @@ from corpusmill.config import SourcesConfig, normalize_alias
 from corpusmill.layout import EQUIPMENT_SUGGESTIONS, Lake
 from corpusmill.mapping import ALIAS_SCHEMA
 
+#: Rows per bucket of a large table: standardize holds about one bucket at a time.
+BUCKET_ROWS = 1_000_000
+
+#: Column holding a staged row's position in its source's staged table (bucketed path only).
+_POS = "__pos"
+
 
 def read_staged(lake_root: Path, sources: list[str], table: str) -> pl.DataFrame:
     """Every staged row of the given sources, in (source, file, row) order."""
-    paths = [Lake(lake_root).staged(s) for s in sources]
-    frames = [lake.scan(p) for p in paths if lake.exists(p)]
-    if not frames:
+    staged = _scan_staged(lake_root, sources)
+    if staged is None:
         return canonical.empty(table)
-    df = pl.concat(frames, how="diagonal_relaxed").collect()
-    return canonical.conform(df, table).sort("_source", "_file", "_row", maintain_order=True)
+    return _ordered(staged.drop(_POS).collect(), table)
 
 
-def dedupe(df: pl.DataFrame, table: str, *, run_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split exact duplicates (equal in every canonical column) from first deliveries.
+def _scan_staged(lake_root: Path, sources: list[str]) -> pl.LazyFrame | None:
+    """The staged tables of ``sources`` as one lazy frame, each row tagged with its position in
+    its own source's table (``_POS``), which together with ``_source`` names it uniquely."""
+    paths = [Lake(lake_root).staged(s) for s in sources]
+    frames = [lake.scan(p).with_row_index(_POS) for p in paths if lake.exists(p)]
+    return pl.concat(frames, how="diagonal_relaxed") if frames else None
 
-    Returns ``(kept, quarantine)``; each quarantined row names the row it duplicates.
-    """
+
+def _ordered(df: pl.DataFrame, table: str, *, keep: tuple[str, ...] = ()) -> pl.DataFrame:
+    """``df`` conformed to ``table`` (plus the ``keep`` columns) in (source, file, row) order."""
+    out = canonical.conform(df, table)
+    if keep:
+        out = out.with_columns(df.select(keep))
+    return out.sort("_source", "_file", "_row", maintain_order=True)
+
+
+def _split(df: pl.DataFrame, table: str) -> pl.DataFrame:
+    """``df`` with ``__i`` (row index), ``__first`` (index of the first delivery of the row's
+    content) and the first delivery's ``__first_file`` / ``__first_row``."""
     key = [c for c in canonical.TABLES[table] if c != "content"]
     if table == "inspection_images":
         key = [c for c in key if c != "image_id"]
@@ -42,11 +60,22 @@ def dedupe(df: pl.DataFrame, table: str, *, run_id: str) -> tuple[pl.DataFrame, 
         pl.col("_file").first().alias("__first_file"),
         pl.col("_row").first().alias("__first_row"),
     )
-    joined = indexed.join(first, on=key, how="left", nulls_equal=True, maintain_order="left")
+    return indexed.join(first, on=key, how="left", nulls_equal=True, maintain_order="left")
+
+
+def dedupe(df: pl.DataFrame, table: str, *, run_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split exact duplicates (equal in every canonical column) from first deliveries.
+
+    Returns ``(kept, quarantine)``; each quarantined row names the row it duplicates.
+    """
+    joined = _split(df, table)
     is_dup = pl.col("__i") != pl.col("__first")
     kept = joined.filter(~is_dup).select(df.columns)
-    dups = joined.filter(is_dup)
-    quarantine = dups.select(
+    return kept, _duplicate_rows(joined.filter(is_dup), table, run_id)
+
+
+def _duplicate_rows(dups: pl.DataFrame, table: str, run_id: str) -> pl.DataFrame:
+    return dups.select(
         "_source",
         "_file",
         "_row",
@@ -60,7 +89,6 @@ def dedupe(df: pl.DataFrame, table: str, *, run_id: str) -> tuple[pl.DataFrame, 
         pl.lit("standardize").alias("stage"),
         "_file_sha256",
     ).cast(canonical.QUARANTINE)
-    return kept, quarantine
 
 
 def equipment_table(cfg: SourcesConfig, lake_root: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -121,13 +149,125 @@ def write_equipment(cfg: SourcesConfig, lake_root: Path) -> tuple[pl.DataFrame, 
 
 
 def standardize_table(
-    cfg: SourcesConfig, lake_root: Path, table: str, *, run_id: str
-) -> tuple[int, pl.DataFrame, pl.DataFrame]:
+    cfg: SourcesConfig, lake_root: Path, table: str, *, run_id: str,
+    bucket_rows: int = BUCKET_ROWS,
+) -> tuple[int, int, pl.DataFrame]:  # fmt: skip
     """Gather a table's staged rows from every source feeding it, set exact duplicates aside, and
-    write ``standardized/<table>`` and its quarantine. Returns (rows in, kept, duplicates)."""
-    staged = read_staged(lake_root, cfg.ingested_sources().get(table, []), table)
-    kept, dups = dedupe(staged, table, run_id=run_id)
+    write ``standardized/<table>`` and its quarantine. Returns (rows in, rows kept, duplicates).
+
+    A table of more than ``bucket_rows`` rows is deduplicated in buckets (see
+    :func:`_standardize_bucketed`), so memory holds about one bucket, not the table.
+    """
     at = Lake(lake_root)
-    lake.overwrite(at.standardized(table), kept, schema=canonical.schema(table))
+    sources = cfg.ingested_sources().get(table, [])
+    staged = _scan_staged(lake_root, sources)
+    n = 0 if staged is None else staged.select(pl.len()).collect().item()
+    if staged is None or n <= bucket_rows or "equipment_id" not in canonical.TABLES[table]:
+        frame = read_staged(lake_root, sources, table)
+        kept, dups = dedupe(frame, table, run_id=run_id)
+        lake.overwrite(at.standardized(table), kept, schema=canonical.schema(table))
+        rows_kept = kept.height
+    else:
+        rows_kept, dups = _standardize_bucketed(staged, n, table, at, run_id, bucket_rows)
     lake.overwrite(at.quarantine("standardize", table), dups)
-    return staged.height, kept, dups
+    return n, rows_kept, dups
+
+
+def _standardize_bucketed(
+    staged: pl.LazyFrame, n: int, table: str, at: Lake, run_id: str, bucket_rows: int
+) -> tuple[int, pl.DataFrame]:
+    """Deduplicate a large table bucket by bucket and stream the kept rows to the lake.
+
+    Exact duplicates are equal in every canonical column, so they share ``equipment_id`` (and
+    ``signal``): bucketing rows by a hash of those puts every duplicate beside its first delivery,
+    and each bucket, in (source, file, row) order, keeps exactly the rows the whole table would.
+    The first pass keeps only the duplicates and a fingerprint of each bucket's kept rows (the
+    fingerprint :func:`corpusmill.lake.overwrite_batches` compares, so an unchanged table is not
+    written again); the second writes the kept rows in (source, file, row) order, chunk by chunk
+    of files (or of row ranges within a large file), as the whole-table path writes them.
+    """
+    cols = [c for c in ("equipment_id", "signal") if c in canonical.TABLES[table]]
+    k = -(-n // bucket_rows)
+    bucket = pl.struct(cols).hash(seed=0) % k
+    schema = canonical.schema(table)
+    fingerprints, dup_frames = [], []
+    for b in range(k):
+        part = _ordered(staged.filter(bucket == b).collect(engine="streaming"), table, keep=(_POS,))
+        joined = _split(part, table)
+        is_dup = pl.col("__i") != pl.col("__first")
+        kept = joined.filter(~is_dup).select(schema.names())
+        fingerprints.append(lake.fingerprint(kept.drop(lake.RUN_STAMPS, strict=False)))
+        dups = joined.filter(is_dup)
+        dup_frames.append(_duplicate_rows(dups, table, run_id).with_columns(dups.get_column(_POS)))
+        del part, joined, kept
+    # (source, position) breaks ties in (source, file, row) as the whole-table sort does
+    both = pl.concat(dup_frames).sort("_source", "_file", "_row", _POS)
+    drop, dups = both.select("_source", _POS), both.drop(_POS)
+    rows_kept = n - drop.height
+
+    def batches():
+        seen = 0
+        for where in _chunks(staged, bucket_rows):
+            part = _ordered(staged.filter(where).collect(engine="streaming"), table, keep=(_POS,))
+            seen += part.height
+            yield part.join(drop, on=["_source", _POS], how="anti", maintain_order="left").select(
+                schema.names()
+            )
+        if seen != n:  # raised inside the write: nothing is committed
+            msg = f"standardize {table}: the file chunks held {seen:,} of {n:,} staged rows"
+            raise RuntimeError(msg)
+
+    fp = lake.json_hash([f"buckets:{k}", fingerprints])
+    lake.overwrite_batches(at.standardized(table), batches(), schema=schema, fingerprint=fp)
+    return rows_kept, dups
+
+
+def _chunks(staged: pl.LazyFrame, rows: int) -> list[pl.Expr]:
+    """Filters that cut ``staged`` into pieces of about ``rows`` rows, in (source, file, row)
+    order: consecutive small files together, a large file in ranges of ``_row``."""
+    files = (
+        staged.group_by("_source", "_file")
+        .agg(
+            pl.len().alias("n"),
+            pl.col("_row").null_count().alias("nulls"),
+            pl.col("_row").min().alias("lo"),
+            pl.col("_row").max().alias("hi"),
+        )
+        .sort("_source", "_file", nulls_last=False)
+        .collect()
+    )
+    out: list[pl.Expr] = []
+    group: list[str] = []
+    group_src, group_n = None, 0
+
+    def same_file(src: str | None, f: str | None) -> pl.Expr:
+        s = pl.col("_source").is_null() if src is None else pl.col("_source") == src
+        return s & (pl.col("_file").is_null() if f is None else pl.col("_file") == f)
+
+    def flush() -> None:
+        nonlocal group, group_n
+        if group:
+            s = pl.col("_source") == group_src
+            out.append(s & pl.col("_file").is_in(group))
+        group, group_n = [], 0
+
+    for src, f, cnt, nulls, lo, hi in files.iter_rows():
+        if src is None or f is None or lo is None:
+            flush()
+            out.append(same_file(src, f))
+        elif cnt > rows:
+            flush()
+            if nulls:  # null rows sort first, as in the whole-table order
+                out.append(same_file(src, f) & pl.col("_row").is_null())
+            pieces = -(-cnt // rows)
+            step = -(-(hi - lo + 1) // pieces)
+            for a in range(lo, hi + 1, step):
+                out.append(same_file(src, f) & pl.col("_row").is_between(a, a + step - 1))
+        else:
+            if src != group_src or group_n + cnt > rows:
+                flush()
+            group_src = src
+            group.append(f)
+            group_n += cnt
+    flush()
+    return out

@@ -12,6 +12,7 @@ in :mod:`quality.gx_engine`, the building of quarantine rows in :mod:`quality.qu
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -72,32 +73,40 @@ def _run_fast(
     for i, s, p in maps:
         mask = mask_df.get_column(f"b{i}")
         masks[i] = mask
+        unexpected = int(counts[f"b{i}"] or 0)
+        sub = df.select(p.values)[mask.arg_true().head(PARTIAL)] if unexpected else None
         element = int(stats[f"e{i}"])
         missing = int(stats[f"m{i}"]) if p.missing is not None else None
-        unexpected = int(counts[f"b{i}"] or 0)
-        considered = element - (missing or 0)
-        if p.missing is None:  # not-null: GX uses the row count, not the non-missing count
-            success = fast.mostly_success(element, unexpected, s.mostly)
-            pct = unexpected / element * 100 if element else None
-        else:
-            success = fast.mostly_success(considered, unexpected, s.mostly)
-            pct = unexpected / considered * 100 if considered else None
-        partial: list[Any] = []
-        if unexpected:
-            idx = mask.arg_true().head(PARTIAL)
-            sub = df.select(p.values)[idx]
-            if p.value_kind == "scalar":
-                partial = sub.get_column(p.values[0]).to_list()
-            elif p.value_kind == "pair":
-                partial = [list(r) for r in sub.iter_rows()]
-            else:
-                partial = sub.to_dicts()
-            partial = [_jsonable(v) for v in partial]
-        outcomes[i] = _outcome(
-            s, "fast", success=success, element_count=element, missing_count=missing,
-            unexpected_count=unexpected, unexpected_percent=pct, partial_unexpected_list=partial,
-        )  # fmt: skip
+        outcomes[i] = _map_outcome(s, p, element, missing, unexpected, sub)
     return outcomes, masks
+
+
+def _map_outcome(
+    s: ExpectationSpec, p: fast.MapPlan, element: int, missing: int | None, unexpected: int,
+    sub: pl.DataFrame | None,
+) -> ExpectationOutcome:  # fmt: skip
+    """A map expectation's outcome from its counts and ``sub``, the values of its first
+    unexpected rows (at most :data:`PARTIAL`, in frame order; None when there are none)."""
+    considered = element - (missing or 0)
+    if p.missing is None:  # not-null: GX uses the row count, not the non-missing count
+        success = fast.mostly_success(element, unexpected, s.mostly)
+        pct = unexpected / element * 100 if element else None
+    else:
+        success = fast.mostly_success(considered, unexpected, s.mostly)
+        pct = unexpected / considered * 100 if considered else None
+    partial: list[Any] = []
+    if unexpected and sub is not None:
+        if p.value_kind == "scalar":
+            partial = sub.get_column(p.values[0]).to_list()
+        elif p.value_kind == "pair":
+            partial = [list(r) for r in sub.iter_rows()]
+        else:
+            partial = sub.to_dicts()
+        partial = [_jsonable(v) for v in partial]
+    return _outcome(
+        s, "fast", success=success, element_count=element, missing_count=missing,
+        unexpected_count=unexpected, unexpected_percent=pct, partial_unexpected_list=partial,
+    )  # fmt: skip
 
 
 # -- public entry points -------------------------------------------------------------------------
@@ -254,5 +263,116 @@ def validate_table(
     )  # fmt: skip
 
 
+def validate_lazy(
+    lf: pl.LazyFrame, table: str, cfg: SourcesConfig | None, *, run_id: str
+) -> tuple[TableValidation, pl.Series] | None:
+    """:func:`validate_table` on a lazy frame with the fast engine, in bounded memory.
+
+    The counts of every expectation are sums computed on polars' streaming engine, and only the
+    rows failing some expectation are collected (for the quarantine rows and the unexpected
+    values GX lists), so memory holds the failing rows, not the table. Returns the validation and
+    the positions (in ``lf``) of the quarantined rows; its ``good`` holds only the first good
+    rows (:data:`PREVIEW`), the caller streams the rest. Returns None when some expectation
+    cannot run this way (see :func:`quality.fast.streamable`): validate the frame instead.
+    """
+    from corpusmill.canonical import empty_quarantine
+    from quality.suites import suite_for
+
+    schema = lf.collect_schema()
+    run_time = dt.datetime.now(dt.UTC).isoformat()
+    g = lf.with_row_index("__g")
+    n = int(lf.select(pl.len()).collect(engine="streaming").item())
+    names: list[str | None]
+    if "_source" in schema and n:
+        firsts = (
+            g.group_by("_source").agg(pl.col("__g").min()).sort("__g").collect(engine="streaming")
+        )
+        names = firsts.get_column("_source").to_list()
+    else:
+        names = [None]
+    suites = {name: suite_for(table, _overrides_for(cfg, name), schema=schema) for name in names}
+    plans = {}
+    for name, suite in suites.items():
+        plans[name] = [(i, sp, fast.plan(sp, schema)) for i, sp in enumerate(suite.enabled)]
+        if not all(fast.streamable(sp, p, schema) for _i, sp, p in plans[name]):
+            return None
+
+    results: list[SuiteResult] = []
+    bad_parts: list[pl.DataFrame] = []
+    for name in names:
+        suite = suites[name]
+        part = g if len(names) == 1 else g.filter(pl.col("_source").eq_missing(name))
+        part = part.with_row_index("__l")
+        planned = plans[name]
+        maps = [(i, sp, p) for i, sp, p in planned if isinstance(p, fast.MapPlan)]
+        exprs: list[pl.Expr] = [pl.len().alias("__n")]
+        for i, _sp, p in planned:
+            if isinstance(p, fast.MapPlan):
+                exprs.append((p.domain.sum() if p.domain is not None else pl.len()).alias(f"e{i}"))
+                exprs.append(p.bad.sum().alias(f"b{i}"))
+                if p.missing is not None:
+                    exprs.append(p.missing.sum().alias(f"m{i}"))
+            elif p.observed is not None:
+                exprs.append(p.observed.alias(f"o{i}"))
+        stats = part.select(exprs).collect(engine="streaming").row(0, named=True)
+        flags = [p.bad.fill_null(False).alias(f"b{i}") for i, _sp, p in maps]
+        failing = (
+            part.with_columns(flags).filter(pl.any_horizontal(pl.col(f"b{i}") for i, _s, _p in maps))
+            .collect(engine="streaming").sort("__l")
+            if maps else None
+        )  # fmt: skip
+        outcomes: dict[int, ExpectationOutcome] = {}
+        for i, sp, p in planned:
+            if isinstance(p, fast.MapPlan):
+                unexpected = int(stats[f"b{i}"] or 0)
+                sub = failing.filter(pl.col(f"b{i}")).select(p.values).head(PARTIAL) if unexpected else None
+                missing = int(stats[f"m{i}"]) if p.missing is not None else None
+                outcomes[i] = _map_outcome(sp, p, int(stats[f"e{i}"]), missing, unexpected, sub)
+            else:
+                observed = p.constant if p.observed is None else stats[f"o{i}"]
+                shown = None if sp.type == "ExpectColumnToExist" else observed
+                outcomes[i] = _outcome(sp, "fast", success=fast.agg_success(sp, observed),
+                                       observed_value=shown)  # fmt: skip
+        res_list = [outcomes[i] for i, _sp in enumerate(suite.enabled)]
+        rows = failing if failing is not None else pl.DataFrame(schema={"__l": pl.UInt32})
+        masks = {i: rows.get_column(f"b{i}") for i, sp, _p in maps}
+        local = _row_failures(rows.height, list(enumerate(suite.enabled)), masks, {})
+        res = SuiteResult(suite_name=suite.name, table=suite.table,
+                          success=not any(r.blocking for r in res_list), results=res_list,
+                          row_failures=None, n_rows=int(stats["__n"]))  # fmt: skip
+        # the row failures as validate_table's: positions within this source's rows
+        if local is not None:
+            res.row_failures = local.with_columns(
+                rows.get_column("__l").cast(pl.Int64).gather(local.get_column("_idx")).alias("_idx")
+            )
+        res.source = name
+        res.meta.update({"run_id": run_id, "run_time": run_time})
+        results.append(res)
+        if local is not None:
+            q = _quarantine_rows(rows, suite, dataclasses.replace(res, row_failures=local), table,
+                                 run_id)  # fmt: skip
+            if q is not None:
+                at, qrows = q
+                bad_parts.append(qrows.with_columns(rows.get_column("__g").gather(at).alias("__g")))
+    if bad_parts:
+        bad = pl.concat(bad_parts).sort("__g")
+        bad_g, quarantine = bad.get_column("__g"), bad.drop("__g")
+    else:
+        bad_g, quarantine = pl.Series("__g", [], pl.UInt32), empty_quarantine()
+    preview = (
+        g.filter(~pl.col("__g").is_in(bad_g.implode())).head(PREVIEW).drop("__g").collect()
+    )
+    validation = TableValidation(
+        table=table, good=preview, quarantine=quarantine, results=results,
+        summary=summarize(results), rows_in=n, rows_kept=n - quarantine.height,
+        rows_quarantined=quarantine.height, run_id=run_id,
+    )  # fmt: skip
+    return validation, bad_g
+
+
+#: Good rows a lazily validated table's ``good`` holds (a preview; the table is streamed).
+PREVIEW = 20
+
+
 __all__ = ["PARTIAL", "SUMMARY_SCHEMA", "Engine", "ExpectationOutcome", "SuiteResult",
-           "TableValidation", "run_suite", "summarize", "validate_table"]  # fmt: skip
+           "TableValidation", "run_suite", "summarize", "validate_lazy", "validate_table"]  # fmt: skip

@@ -286,3 +286,25 @@ def mostly_success(considered: int, unexpected: int, mostly: float) -> bool:
         return True
     return (float(considered) - float(unexpected)) / float(considered) >= mostly
 
+
+
+#: Expectations whose plan is row by row (``bad``, ``domain``, ``missing`` look at one row) or a
+#: row count: their counts are exact sums over any chunking, so :func:`streamable` plans can run
+#: on the streaming engine with the same result. Uniqueness looks at the whole column, a mean's
+#: float sum depends on its order, and a regex on an integer column at the column's null count.
+STREAMABLE_TYPES = frozenset({
+    "ExpectColumnValuesToNotBeNull", "ExpectColumnValuesToBeBetween",
+    "ExpectColumnValuesToBeInSet", "ExpectColumnValuesToNotBeInSet",
+    "ExpectColumnValueLengthsToBeBetween", "ExpectColumnPairValuesAToBeGreaterThanB",
+    "ExpectColumnValuesToMatchRegex", "ExpectColumnValuesToNotMatchRegex",
+    "ExpectTableRowCountToBeBetween", "ExpectColumnToExist",
+})  # fmt: skip
+
+
+def streamable(spec: ExpectationSpec, planned: MapPlan | AggPlan | None, schema: pl.Schema) -> bool:
+    """Whether ``planned`` (``plan(spec, schema)``) gives the same result in bounded chunks."""
+    if planned is None or spec.type not in STREAMABLE_TYPES:
+        return False
+    if "Regex" in spec.type:
+        return schema[spec.kwargs["column"]] == pl.String
+    return True

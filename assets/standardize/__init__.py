@@ -59,7 +59,7 @@ def _standardized_asset(table: str) -> dg.AssetsDefinition:
         corpusmill.refresh_catalog([layout.standardized_view(table), layout.QUARANTINE_VIEW])
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": kept.height,
+                "dagster/row_count": kept,
                 "rows_in": rows_in,
                 "duplicates_quarantined": dups.height,
             }
