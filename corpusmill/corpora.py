@@ -64,6 +64,12 @@ def _store_images(lake_root: Path, frame: pl.DataFrame) -> None:
     store_images(lake_root, images, frame)
 
 
+#: The sensor columns the window and process-quality builders read (they never look at the
+#: provenance columns, whose strings are most of a sensor table's memory).
+_SENSOR_BUILD_COLUMNS = ("ts_utc", "batch_id", "t_offset_s", "sample_index", "equipment_id",
+                         "signal", "value")  # fmt: skip
+
+
 CORPORA: dict[str, CorpusSpec] = {
     spec.name: spec
     for spec in (
@@ -98,6 +104,7 @@ CORPORA: dict[str, CorpusSpec] = {
             # 30 minutes, failures looked for 6 hours ahead
             defaults=WindowConfig(window="1h", step="30m", resample="5m", horizon="6h"),
             builder=_windows,
+            input_columns={"sensor_readings": _SENSOR_BUILD_COLUMNS},
             checks=WINDOW_CHECKS,
             description="Aligned multichannel sensor windows per machine, labelled by failures "
             "within a horizon and split without leaks.",
@@ -109,6 +116,7 @@ CORPORA: dict[str, CorpusSpec] = {
             schema=PROCESS_QUALITY_SCHEMA,
             defaults=ProcessQualityConfig(),
             builder=_process_quality,
+            input_columns={"sensor_readings": _SENSOR_BUILD_COLUMNS},
             checks=PROCESS_QUALITY_CHECKS,
             description="One row per batch or work order: per-signal features of its sensor data "
             "joined to its inspection outcome by normalised lot key, split by lot.",
@@ -138,32 +146,19 @@ def corpus(name: str) -> CorpusSpec:
         raise CorpusError(msg) from None
 
 
-#: The sensor columns the window and process-quality builders read (they never look at the
-#: provenance columns, whose strings are most of a sensor table's memory).
-_SENSOR_BUILD_COLUMNS = ("ts_utc", "batch_id", "t_offset_s", "sample_index", "equipment_id",
-                         "signal", "value")  # fmt: skip
-
-#: (corpus, input table) -> the only columns of that table its builder is given; other inputs
-#: are read whole.
-INPUT_COLUMNS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("timeseries_windows", "sensor_readings"): _SENSOR_BUILD_COLUMNS,
-    ("process_quality", "sensor_readings"): _SENSOR_BUILD_COLUMNS,
-}
-
-
 def read_inputs(
     lake_root: Path, spec: CorpusSpec
 ) -> tuple[dict[str, pl.DataFrame], dict[str, int | None]]:
     """The corpus's input tables (absent ones empty) and the Delta version read of each.
 
-    A table listed in :data:`INPUT_COLUMNS` for the corpus is read with only those columns
+    A table listed in the corpus's ``input_columns`` is read with only those columns
     (projection pushdown: the other columns' Parquet pages are never decoded)."""
     at = Lake(lake_root)
     frames, read_versions = {}, {}
     for table in spec.inputs:
         path = at.table(table)
         version = lake.open_table(path).version() if lake.exists(path) else None
-        cols = INPUT_COLUMNS.get((spec.name, table))
+        cols = spec.input_columns.get(table)
         if cols is None:
             frames[table] = lake.read(path, version=version, schema=canonical.schema(table))
         elif version is None:

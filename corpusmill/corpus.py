@@ -61,6 +61,9 @@ class CorpusSpec:
         Every ``check`` an excluded row may carry.
     description
         One sentence: what the corpus holds (the Dagster UI shows it).
+    input_columns
+        Input table -> the only columns of it the builder reads (read with projection pushdown:
+        the other columns are never decoded); tables not listed are read whole.
     store
         ``store(lake_root, frame)``, run after each publish, for a corpus whose rows reference
         content kept outside the table (image bytes stored once by hash); ``None`` for the rest.
@@ -74,6 +77,7 @@ class CorpusSpec:
     builder: Callable[[Mapping[str, pl.DataFrame], Any], BuildResult]
     checks: tuple[str, ...]
     description: str
+    input_columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     store: Callable[[Path, pl.DataFrame], None] | None = None
 
     @property

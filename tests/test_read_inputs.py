@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from corpusmill import canonical, lake
-from corpusmill.corpora import CORPORA, INPUT_COLUMNS, read_inputs
+from corpusmill.corpora import CORPORA, read_inputs
 from corpusmill.layout import Lake
 
 
@@ -31,7 +31,7 @@ def test_sensor_corpora_read_only_the_columns_they_build_from(tmp_path: Path):
     df = _sensor_table(tmp_path)
     spec = CORPORA["timeseries_windows"]
     frames, versions = read_inputs(tmp_path, spec)
-    cols = list(INPUT_COLUMNS[("timeseries_windows", "sensor_readings")])
+    cols = list(CORPORA["timeseries_windows"].input_columns["sensor_readings"])
     assert frames["sensor_readings"].columns == cols
     assert frames["sensor_readings"].equals(df.select(cols))
     assert versions["sensor_readings"] == lake.open_table(Lake(tmp_path).table("sensor_readings")).version()
