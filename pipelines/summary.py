@@ -30,9 +30,10 @@ QUERIES: dict[str, str] = {
         "min(ts_utc) AS first_utc FROM sensor_readings GROUP BY ALL ORDER BY equipment_id, signal "
         "LIMIT 12"
     ),
-    "Shard plan per pool": (
-        "SELECT pool, count(*) AS shards, sum(samples) AS samples, sum(tokens) AS tokens, "
-        "round(max(predicted_hours), 3) AS hours FROM shard_plan GROUP BY pool ORDER BY pool"
+    "Shard plan per training job and pool": (
+        "SELECT job_name AS job, corpus, pool, count(*) AS shards, sum(samples) AS samples, "
+        "sum(tokens) AS tokens, round(max(predicted_hours), 4) AS hours FROM shard_plan "
+        "GROUP BY ALL ORDER BY job, pool"
     ),
 }
 

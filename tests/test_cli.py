@@ -88,7 +88,7 @@ def test_run_and_query_the_real_datasets(tmp_path: Path) -> None:
 def test_demo_prints_the_summary(tmp_path: Path) -> None:
     out = cli("demo", home=tmp_path / "home")
     for heading in ("Rows per canonical table", "Rows quarantined, by stage and reason",
-                    "Corpus versions", "Shard plan per pool"):  # fmt: skip
+                    "Corpus versions", "Shard plan per training job and pool"):  # fmt: skip
         assert heading in out.stdout
     assert "non_numeric" in out.stdout and "text_corpus" in out.stdout
     assert "check failed" not in out.stdout, out.stdout
