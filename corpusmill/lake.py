@@ -132,29 +132,13 @@ def overwrite(
     later run keep the stamp of the run that first wrote them. The comparison uses a fingerprint
     stored in each commit's metadata, so it costs one hash of ``data`` and no read of the table.
     """
-    from deltalake import CommitProperties, write_deltalake
-
     if isinstance(data, pl.DataFrame) and schema is not None:
         data = data.select([pl.col(c).cast(t) for c, t in schema.items()])
     arrow = _to_arrow(data, None)
-    custom = dict(metadata or {})
-    if isinstance(data, pl.DataFrame):
-        # the commit metadata is part of what "unchanged" means (a corpus version's manifest)
-        stable = data.drop(RUN_STAMPS, strict=False)
-        custom[FINGERPRINT_KEY] = json_hash([fingerprint(stable), custom])
-        if exists(path):
-            table = open_table(path)
-            last = table.history(limit=1)
-            if last and last[0].get(FINGERPRINT_KEY) == custom[FINGERPRINT_KEY]:
-                return table.version()
-    crash_point("lake.write.before", path)
-    write_deltalake(
-        str(path), arrow, mode="overwrite", schema_mode="overwrite",
-        commit_properties=CommitProperties(custom_metadata=custom) if custom else None,
-        storage_options=storage_options(str(path)),
-    )  # fmt: skip
-    crash_point("lake.write.after", path)
-    return open_table(path).version()
+    if not isinstance(data, pl.DataFrame):  # an Arrow table or stream: always written
+        return _overwrite_unless_same(path, arrow, dict(metadata or {}), None)
+    stable = data.drop(RUN_STAMPS, strict=False)
+    return _overwrite_unless_same(path, arrow, dict(metadata or {}), fingerprint(stable))
 
 
 def overwrite_batches(
@@ -172,15 +156,6 @@ def overwrite_batches(
     without the :data:`RUN_STAMPS` columns) and a commit with the same fingerprint and
     ``metadata`` is not repeated; ``batches`` is then not consumed at all.
     """
-    from deltalake import CommitProperties, write_deltalake
-
-    custom = dict(metadata or {})
-    custom[FINGERPRINT_KEY] = json_hash([fingerprint, custom])
-    if exists(path):
-        table = open_table(path)
-        last = table.history(limit=1)
-        if last and last[0].get(FINGERPRINT_KEY) == custom[FINGERPRINT_KEY]:
-            return table.version()
     arrow_schema = to_arrow(pl.DataFrame(schema=schema)).schema
 
     def record_batches() -> Iterable[pa.RecordBatch]:
@@ -190,10 +165,31 @@ def overwrite_batches(
                 yield from to_arrow(cast).cast(arrow_schema).to_batches()
 
     reader = pa.RecordBatchReader.from_batches(arrow_schema, record_batches())
+    return _overwrite_unless_same(path, reader, dict(metadata or {}), fingerprint)
+
+
+def _overwrite_unless_same(
+    path: str | Path,
+    arrow: pa.Table | pa.RecordBatchReader,
+    custom: dict[str, str],
+    content: str | None,
+) -> int:
+    """Overwrite the table with ``arrow`` and commit metadata ``custom``, unless the latest commit
+    carries the same fingerprint of ``content`` and ``custom`` (``content`` None: always write).
+    The commit metadata is part of what "unchanged" means (a corpus version's manifest)."""
+    from deltalake import CommitProperties, write_deltalake
+
+    if content is not None:
+        custom[FINGERPRINT_KEY] = json_hash([content, custom])
+        if exists(path):
+            table = open_table(path)
+            last = table.history(limit=1)
+            if last and last[0].get(FINGERPRINT_KEY) == custom[FINGERPRINT_KEY]:
+                return table.version()
     crash_point("lake.write.before", path)
     write_deltalake(
-        str(path), reader, mode="overwrite", schema_mode="overwrite",
-        commit_properties=CommitProperties(custom_metadata=custom),
+        str(path), arrow, mode="overwrite", schema_mode="overwrite",
+        commit_properties=CommitProperties(custom_metadata=custom) if custom else None,
         storage_options=storage_options(str(path)),
     )  # fmt: skip
     crash_point("lake.write.after", path)
