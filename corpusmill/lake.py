@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import random
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,15 +84,18 @@ def replace_rows(
     opts = storage_options(path)
 
     def replace() -> None:
-        write_deltalake(
-            path,
-            arrow,
-            mode="overwrite",
-            predicate=predicate_for(where),
-            schema_mode=None,
-            commit_properties=props,
-            storage_options=opts,
-        )
+        # a commit lost to a concurrent writer (a table just created, another predicate write)
+        # is tried again on the new version; a stream already consumed cannot be written again
+        for attempt in range(1, _COMMIT_ATTEMPTS + 1):
+            try:
+                write_deltalake(path, arrow, mode="overwrite", predicate=predicate_for(where),
+                                schema_mode=None, commit_properties=props,
+                                storage_options=opts)  # fmt: skip
+                return
+            except CommitFailedError:
+                if isinstance(arrow, pa.RecordBatchReader) or attempt == _COMMIT_ATTEMPTS:
+                    raise
+                time.sleep(random.uniform(0.02, 0.1) * 2**attempt)  # jitter, not crypto
 
     if exists(path):
         replace()
@@ -99,7 +104,7 @@ def replace_rows(
             write_deltalake(path, arrow, mode="append", commit_properties=props,
                             storage_options=opts)  # fmt: skip
         except CommitFailedError:
-            # another writer created the table first (both saw none): replace within it, once
+            # another writer created the table first (both saw none): replace within it
             # (a stream already consumed cannot be written again)
             if isinstance(arrow, pa.RecordBatchReader) or not exists(path):
                 raise
@@ -195,6 +200,9 @@ def _overwrite_unless_same(
     crash_point("lake.write.after", path)
     return open_table(path).version()
 
+
+#: Tries of a predicate write whose commit a concurrent writer won.
+_COMMIT_ATTEMPTS = 5
 
 #: Columns that stamp the writing run; a frame differing only in them is unchanged.
 RUN_STAMPS = ("_run_id",)
