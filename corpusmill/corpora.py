@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from corpusmill import canonical, lake, storage, versions
+from corpusmill.byequipment import ByEquipment
 from corpusmill.corpus import BuildResult, CorpusError, CorpusSpec
 from corpusmill.images import EXCLUSION_CHECKS as IMAGE_CHECKS
 from corpusmill.images import IMAGE_CORPUS_SCHEMA, ImageConfig, build_image_corpus, store_images
@@ -42,11 +43,15 @@ def _sft(inputs: Mapping[str, pl.DataFrame], config: SftConfig) -> BuildResult:
     return mine_sft_pairs(inputs["maintenance_records"], config=config)
 
 
-def _windows(inputs: Mapping[str, pl.DataFrame], config: WindowConfig) -> BuildResult:
+#: An input as a builder gets it: a frame, or a sensor table by groups of machines.
+Input = pl.DataFrame | ByEquipment
+
+
+def _windows(inputs: Mapping[str, Input], config: WindowConfig) -> BuildResult:
     return build_windows(inputs["sensor_readings"], inputs["maintenance_records"], config=config)
 
 
-def _process_quality(inputs: Mapping[str, pl.DataFrame], config: ProcessQualityConfig) -> BuildResult:
+def _process_quality(inputs: Mapping[str, Input], config: ProcessQualityConfig) -> BuildResult:
     return build_process_quality(
         inputs["sensor_readings"], inputs["production_events"], inputs["quality_inspections"],
         config=config,
@@ -105,6 +110,7 @@ CORPORA: dict[str, CorpusSpec] = {
             defaults=WindowConfig(window="1h", step="30m", resample="5m", horizon="6h"),
             builder=_windows,
             input_columns={"sensor_readings": _SENSOR_BUILD_COLUMNS},
+            by_equipment=("sensor_readings",),
             checks=WINDOW_CHECKS,
             description="Aligned multichannel sensor windows per machine, labelled by failures "
             "within a horizon and split without leaks.",
@@ -117,6 +123,7 @@ CORPORA: dict[str, CorpusSpec] = {
             defaults=ProcessQualityConfig(),
             builder=_process_quality,
             input_columns={"sensor_readings": _SENSOR_BUILD_COLUMNS},
+            by_equipment=("sensor_readings",),
             checks=PROCESS_QUALITY_CHECKS,
             description="One row per batch or work order: per-signal features of its sensor data "
             "joined to its inspection outcome by normalised lot key, split by lot.",
@@ -148,21 +155,32 @@ def corpus(name: str) -> CorpusSpec:
 
 def read_inputs(
     lake_root: Path, spec: CorpusSpec
-) -> tuple[dict[str, pl.DataFrame], dict[str, int | None]]:
+) -> tuple[dict[str, Input], dict[str, int | None]]:
     """The corpus's input tables (absent ones empty) and the Delta version read of each.
 
     A table listed in the corpus's ``input_columns`` is read with only those columns
-    (projection pushdown: the other columns' Parquet pages are never decoded)."""
+    (projection pushdown: the other columns' Parquet pages are never decoded). A table in its
+    ``by_equipment`` is not read here: it comes as a :class:`ByEquipment` over the version's scan,
+    whose groups the builder reads one at a time, carrying the fingerprint of the commit that
+    wrote the version (so an unchanged input costs no pass over it)."""
     at = Lake(lake_root)
-    frames, read_versions = {}, {}
+    frames: dict[str, Input] = {}
+    read_versions: dict[str, int | None] = {}
     for table in spec.inputs:
         path = at.table(table)
         version = lake.open_table(path).version() if lake.exists(path) else None
         cols = spec.input_columns.get(table)
-        if cols is None:
+        if version is None:
+            empty = canonical.empty(table)
+            frames[table] = empty if cols is None else empty.select(cols)
+        elif table in spec.by_equipment:
+            lf = lake.scan(path, version=version)
+            frames[table] = ByEquipment.scan(
+                lf if cols is None else lf.select(cols),
+                fingerprint=lake.commit_fingerprint(path, version),
+            )
+        elif cols is None:
             frames[table] = lake.read(path, version=version, schema=canonical.schema(table))
-        elif version is None:
-            frames[table] = canonical.empty(table).select(cols)
         else:
             frames[table] = lake.scan(path, version=version).select(cols).collect()
         read_versions[table] = version
@@ -173,14 +191,19 @@ def read_inputs(
 INPUT_FINGERPRINT = "input_fingerprint"
 
 
-def input_fingerprint(frames: Mapping[str, pl.DataFrame]) -> str:
+def input_fingerprint(frames: Mapping[str, Input]) -> str:
     """One sha256 over every input table's rows (in any order; run stamps left out)."""
-    stable = {t: f.drop(lake.RUN_STAMPS, strict=False) for t, f in sorted(frames.items())}
-    return lake.json_hash({t: lake.fingerprint(f) for t, f in stable.items()})
+
+    def one(f: Input) -> str:
+        if isinstance(f, ByEquipment):
+            return f.content_fingerprint()
+        return lake.fingerprint(f.drop(lake.RUN_STAMPS, strict=False))
+
+    return lake.json_hash({t: one(f) for t, f in sorted(frames.items())})
 
 
 def build_or_reuse(
-    lake_root: Path, spec: CorpusSpec, frames: Mapping[str, pl.DataFrame], config: Any
+    lake_root: Path, spec: CorpusSpec, frames: Mapping[str, Input], config: Any
 ) -> tuple[BuildResult, bool]:
     """The corpus built from ``frames``, or, when the latest version was built from inputs with
     the same fingerprint, the same settings and the same code version, that version read back

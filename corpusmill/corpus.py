@@ -56,7 +56,8 @@ class CorpusSpec:
         The build's settings when none are given: an instance of a frozen dataclass (the
         configuration model); the manifest's config hash is the hash of the settings used.
     builder
-        ``builder(inputs, config) -> BuildResult``, ``inputs`` keyed by table name.
+        ``builder(inputs, config) -> BuildResult``, ``inputs`` keyed by table name (frames, or
+        :class:`~corpusmill.byequipment.ByEquipment` for the tables in ``by_equipment``).
     checks
         Every ``check`` an excluded row may carry.
     description
@@ -64,6 +65,10 @@ class CorpusSpec:
     input_columns
         Input table -> the only columns of it the builder reads (read with projection pushdown:
         the other columns are never decoded); tables not listed are read whole.
+    by_equipment
+        Input tables the builder takes as a :class:`~corpusmill.byequipment.ByEquipment` (read a
+        few machines at a time, so a build of a large sensor table holds one group of machines);
+        the builder must accept a frame there too.
     store
         ``store(lake_root, frame)``, run after each publish, for a corpus whose rows reference
         content kept outside the table (image bytes stored once by hash); ``None`` for the rest.
@@ -74,10 +79,11 @@ class CorpusSpec:
     id_column: str
     schema: pl.Schema
     defaults: Any
-    builder: Callable[[Mapping[str, pl.DataFrame], Any], BuildResult]
+    builder: Callable[[Mapping[str, Any], Any], BuildResult]
     checks: tuple[str, ...]
     description: str
     input_columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    by_equipment: tuple[str, ...] = ()
     store: Callable[[Path, pl.DataFrame], None] | None = None
 
     @property
@@ -123,7 +129,7 @@ class CorpusSpec:
             out["confidential"] = {"sha256": hashlib.sha256(blob).hexdigest()}
         return out
 
-    def build(self, inputs: Mapping[str, pl.DataFrame], config: Any = None) -> BuildResult:
+    def build(self, inputs: Mapping[str, Any], config: Any = None) -> BuildResult:
         """Run the builder and check its result against this declaration.
 
         Raises

@@ -289,3 +289,14 @@ def to_arrow(df: pl.DataFrame) -> pa.Table:
     encoding. Delta stores either as ``string``.
     """
     return df.to_arrow(compat_level=pl.CompatLevel.newest())
+
+
+def commit_fingerprint(path: str | Path, version: int) -> str | None:
+    """The content fingerprint the commit of ``version`` carries (written by :func:`overwrite` or
+    :func:`overwrite_batches`), or None (a commit made another way, or an absent table)."""
+    if not exists(path):
+        return None
+    for entry in open_table(path).history():
+        if entry.get("version") == version:
+            return entry.get(FINGERPRINT_KEY)
+    return None

@@ -30,6 +30,7 @@ from typing import Any
 
 import polars as pl
 
+from corpusmill.byequipment import ByEquipment
 from corpusmill.corpus import BuildResult
 from corpusmill.splits import split_by_key
 
@@ -212,14 +213,11 @@ def _outcomes(inspections: pl.DataFrame, config: ProcessQualityConfig) -> pl.Dat
     )  # fmt: skip
 
 
-def build_process_quality(
-    readings: pl.DataFrame,
-    events: pl.DataFrame,
-    inspections: pl.DataFrame,
-    *,
-    config: ProcessQualityConfig,
-) -> BuildResult:
-    """Build ``process_quality`` from canonical sensor readings, production events and inspections."""
+def _group_units(
+    readings: pl.DataFrame, starts: pl.DataFrame, config: ProcessQualityConfig
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """For the readings of some machines: their batch units, the readings per event unit, and
+    the features of both (``starts``: every event's equipment, start, end and unit id)."""
     # -- batches: readings that carry a batch id, on their relative clock ------------------------
     batch = readings.filter(pl.col("batch_id").is_not_null()).with_columns(
         # batch numbers repeat across machines (batch 1 of the dryer, of the autoclave)
@@ -239,22 +237,50 @@ def build_process_quality(
         n_readings=pl.len().cast(pl.Int64),
     )
     # -- events: each timed reading joins the latest event of its equipment started before it --
-    ev = events.filter(
-        pl.col("event_id").is_not_null() & pl.col("start_utc").is_not_null()
-        & pl.col("end_utc").is_not_null() & pl.col("equipment_id").is_not_null()
-    ).with_columns(unit_id=pl.lit("event:") + pl.col("event_id"))  # fmt: skip
     timed = readings.filter(
         pl.col("batch_id").is_null() & pl.col("ts_utc").is_not_null()
         & pl.col("equipment_id").is_not_null()
     ).sort("ts_utc")  # fmt: skip
     joined = (
-        timed.join_asof(ev.select("equipment_id", "start_utc", "end_utc", "unit_id").sort("start_utc"),
-                        left_on="ts_utc", right_on="start_utc", by="equipment_id",
-                        strategy="backward", check_sortedness=False)  # sorted above
+        timed.join_asof(starts, left_on="ts_utc", right_on="start_utc", by="equipment_id",
+                        strategy="backward", check_sortedness=False)  # both sorted
         .filter(pl.col("unit_id").is_not_null() & (pl.col("ts_utc") <= pl.col("end_utc")))
         .with_columns(t=(pl.col("ts_utc") - pl.col("start_utc")).dt.total_microseconds() / 1e6)
     )  # fmt: skip
     counts = joined.group_by("unit_id").agg(n_readings=pl.len().cast(pl.Int64))
+    cols = ["unit_id", "signal", "t", "value"]
+    feats = _features(pl.concat([batch.select(cols), joined.select(cols)]), "unit_id", config)
+    return batch_units, counts, feats
+
+
+def build_process_quality(
+    readings: pl.DataFrame | ByEquipment,
+    events: pl.DataFrame,
+    inspections: pl.DataFrame,
+    *,
+    config: ProcessQualityConfig,
+) -> BuildResult:
+    """Build ``process_quality`` from canonical sensor readings, production events and inspections.
+
+    ``readings`` may be a :class:`ByEquipment`, read one group of machines at a time: a batch or
+    an event belongs to one machine, so each group gives its units' features, and memory holds one
+    group's readings and the (far smaller) features of every unit.
+    """
+    ev = events.filter(
+        pl.col("event_id").is_not_null() & pl.col("start_utc").is_not_null()
+        & pl.col("end_utc").is_not_null() & pl.col("equipment_id").is_not_null()
+    ).with_columns(unit_id=pl.lit("event:") + pl.col("event_id"))  # fmt: skip
+    starts = ev.select("equipment_id", "start_utc", "end_utc", "unit_id").sort("start_utc")
+    batch_parts, count_parts, feat_parts = [], [], []
+    for group in ByEquipment.of(readings):
+        batch_units, counts, feats = _group_units(group, starts, config)
+        batch_parts.append(batch_units)
+        count_parts.append(counts)
+        feat_parts.append(feats)
+        del group
+    batch_units = pl.concat(batch_parts)
+    counts = pl.concat(count_parts)
+    feats = pl.concat(feat_parts)
     event_units = ev.select(
         "unit_id", kind=pl.lit("event"), lot_key=normalise_key(pl.col("lot_id"), config),
         lot_id="lot_id", equipment_id="equipment_id", product="product", start_utc="start_utc",
@@ -264,8 +290,6 @@ def build_process_quality(
     units = pl.concat([batch_units, event_units], how="diagonal_relaxed").unique(
         "unit_id", keep="first", maintain_order=True
     )
-    cols = ["unit_id", "signal", "t", "value"]
-    feats = _features(pl.concat([batch.select(cols), joined.select(cols)]), "unit_id", config)
     out = (
         units.join(feats, on="unit_id", how="left")
         .join(_outcomes(inspections, config), on="lot_key", how="left")

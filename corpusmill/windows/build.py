@@ -6,6 +6,7 @@ from typing import Any
 
 import polars as pl
 
+from corpusmill.byequipment import ByEquipment
 from corpusmill.corpus import BuildResult
 from corpusmill.windows.config import Checked, WindowConfig
 from corpusmill.windows.split import boundaries, iso, split_by_time, stable_hash
@@ -44,7 +45,7 @@ EXCLUSION_CHECKS = ("low_coverage", "failure", "straddles")
 
 
 def build_windows(
-    readings: pl.DataFrame,
+    readings: pl.DataFrame | ByEquipment,
     maintenance: pl.DataFrame,
     *,
     config: WindowConfig = WindowConfig(),  # noqa: B008 - frozen dataclass, safe default
@@ -55,7 +56,9 @@ def build_windows(
     ----------
     readings
         Canonical ``sensor_readings`` (ts_utc or batch_id + t_offset_s, equipment_id, signal,
-        value); extra columns are ignored.
+        value); extra columns are ignored. A :class:`ByEquipment` is read one group of machines
+        at a time: the windows, coverage and labels of a machine need only its own readings, so
+        memory holds one group's readings and every group's (far smaller) windows.
     maintenance
         Canonical ``maintenance_records``; corrective records are the failures labels look for.
     config
@@ -68,40 +71,37 @@ def build_windows(
         window, with the reason and its code in ``check``) and ``stats``.
     """
     cfg = Checked.of(config)
-    r = readings.select(
-        pl.col("ts_utc").cast(UTC_TS) if "ts_utc" in readings.columns else pl.lit(None, UTC_TS),
-        *[
-            (pl.col(c) if c in readings.columns else pl.lit(None)).cast(t).alias(c)
-            for c, t in (
-                ("batch_id", pl.String()),
-                ("t_offset_s", pl.Float64()),
-                ("equipment_id", pl.String()),
-                ("signal", pl.String()),
-                ("value", pl.Float64()),
-            )
-        ],
-    ).filter(pl.col("equipment_id").is_not_null() & pl.col("signal").is_not_null())
-    absolute = r.filter(pl.col("ts_utc").is_not_null())
-    relative = r.filter(
-        pl.col("ts_utc").is_null() & pl.col("batch_id").is_not_null()
-        & pl.col("t_offset_s").is_not_null()
-    )  # fmt: skip
-    stats: dict[str, Any] = {
-        "readings": readings.height,
-        "readings_absolute": absolute.height,
-        "readings_relative": relative.height,
-        "readings_unusable": readings.height - absolute.height - relative.height,
-        "n_steps": cfg.n_steps,
-    }
-
+    fail = _failures(maintenance, cfg.cfg)
+    stats: dict[str, Any] = {"readings": 0, "readings_absolute": 0, "readings_relative": 0,
+                             "readings_unusable": 0, "n_steps": cfg.n_steps}  # fmt: skip
+    # candidates per group of machines (everything up to the splits is per machine) ...
+    absolute: list[pl.DataFrame] = []
+    relative: list[pl.DataFrame] = []
+    starts = {"absolute": 0, "relative": 0}
+    for group in ByEquipment.of(readings):
+        on_clock, on_batch = _clocks(group)
+        stats["readings"] += group.height
+        stats["readings_absolute"] += on_clock.height
+        stats["readings_relative"] += on_batch.height
+        stats["readings_unusable"] += group.height - on_clock.height - on_batch.height
+        if on_clock.height:
+            w, n = _absolute_candidates(on_clock, fail, cfg)
+            absolute.append(w)
+            starts["absolute"] += n
+        if on_batch.height:
+            w, n = _relative_candidates(on_batch, cfg)
+            relative.append(w)
+            starts["relative"] += n
+        del group, on_clock, on_batch
+    # ... then the splits, which look at every machine's (or batch's) windows at once
     parts, excluded = [], []
-    if absolute.height:
-        w, x, s = _absolute(absolute, maintenance, cfg)
+    if absolute:
+        w, x, s = _absolute(pl.concat(absolute), starts["absolute"], fail, cfg)
         parts.append(w)
         excluded.append(x)
         stats.update(s)
-    if relative.height:
-        w, x, s = _relative(relative, cfg)
+    if relative:
+        w, x, s = _relative(pl.concat(relative), starts["relative"], cfg)
         parts.append(w)
         excluded.append(x)
         stats.update(s)
@@ -132,6 +132,29 @@ def build_windows(
         for s in ("train", "val", "test")
     }
     return BuildResult(frame=windows, excluded=excl, stats=stats)
+
+
+def _clocks(readings: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The usable readings on an absolute clock (ts_utc) and on a batch's relative clock."""
+    r = readings.select(
+        pl.col("ts_utc").cast(UTC_TS) if "ts_utc" in readings.columns else pl.lit(None, UTC_TS),
+        *[
+            (pl.col(c) if c in readings.columns else pl.lit(None)).cast(t).alias(c)
+            for c, t in (
+                ("batch_id", pl.String()),
+                ("t_offset_s", pl.Float64()),
+                ("equipment_id", pl.String()),
+                ("signal", pl.String()),
+                ("value", pl.Float64()),
+            )
+        ],
+    ).filter(pl.col("equipment_id").is_not_null() & pl.col("signal").is_not_null())
+    absolute = r.filter(pl.col("ts_utc").is_not_null())
+    relative = r.filter(
+        pl.col("ts_utc").is_null() & pl.col("batch_id").is_not_null()
+        & pl.col("t_offset_s").is_not_null()
+    )  # fmt: skip
+    return absolute, relative
 
 
 def _cells(
@@ -214,17 +237,16 @@ def _coverage(w: pl.DataFrame, c: Checked) -> pl.DataFrame:
     )
 
 
-def _absolute(
-    obs: pl.DataFrame, maintenance: pl.DataFrame, c: Checked
-) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
-    cfg = c.cfg
+def _absolute_candidates(
+    obs: pl.DataFrame, fail: pl.DataFrame, c: Checked
+) -> tuple[pl.DataFrame, int]:
+    """The candidate windows of some machines' absolute-clock readings, with their coverage and
+    labels (and the window starts looked at)."""
     obs = obs.with_columns(t=pl.col("ts_utc").dt.epoch("us"))
     w, n_starts = _cells(obs, ["equipment_id"], c, anchored=False)
-    n_candidates = w.height
     w = _coverage(w, c).with_columns(end=pl.col("start") + c.window)
 
     # labels: the earliest failure starting in [end, end + horizon); failures inside are excluded
-    fail = _failures(maintenance, cfg)
     pairs = w.select("equipment_id", "start", "end").join(fail, on="equipment_id", how="inner")
     ahead = (
         pairs.filter((pl.col("f") >= pl.col("end")) & (pl.col("f") < pl.col("end") + c.horizon))
@@ -248,7 +270,15 @@ def _absolute(
             label=pl.col("label_reason").is_not_null().cast(pl.Int8),
         )
     )
+    return w, n_starts
 
+
+def _absolute(
+    w: pl.DataFrame, n_starts: int, fail: pl.DataFrame, c: Checked
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+    """Split every machine's candidate windows; the kept windows, the excluded, the stats."""
+    cfg = c.cfg
+    n_candidates = w.height
     # splits: hold out whole machines for test, then one time boundary per machine
     kept = w.filter(pl.col("reason").is_null())
     machines = sorted(kept["equipment_id"].unique().to_list())
@@ -322,6 +352,7 @@ def _absolute(
 
 
 def _failures(maintenance: pl.DataFrame, cfg: WindowConfig) -> pl.DataFrame:
+    """The corrective maintenance records (equipment_id, record_id, f: start in epoch us)."""
     cols = maintenance.columns
     need = {"record_id", "equipment_id", "maintenance_type"}
     if maintenance.is_empty() or not need <= set(cols):
@@ -345,15 +376,18 @@ def _failures(maintenance: pl.DataFrame, cfg: WindowConfig) -> pl.DataFrame:
     )
 
 
+def _relative_candidates(obs: pl.DataFrame, c: Checked) -> tuple[pl.DataFrame, int]:
+    """The candidate windows of some machines' relative-clock batches, with their coverage."""
+    obs = obs.with_columns(t=(pl.col("t_offset_s") * 1_000_000).round().cast(pl.Int64))
+    w, n_starts = _cells(obs, ["equipment_id", "batch_id"], c, anchored=True)
+    return _coverage(w, c), n_starts
+
+
 def _relative(
-    obs: pl.DataFrame, c: Checked
+    w: pl.DataFrame, n_starts: int, c: Checked
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
     """Relative-clock batches: windows from the batch start, label 0, split by batch_id."""
     cfg = c.cfg
-    obs = obs.with_columns(t=(pl.col("t_offset_s") * 1_000_000).round().cast(pl.Int64))
-    keys = ["equipment_id", "batch_id"]
-    w, n_starts = _cells(obs, keys, c, anchored=True)
-    w = _coverage(w, c)
     batches = sorted(w["batch_id"].unique().to_list())
     ranked = sorted(batches, key=lambda b: (stable_hash(f"{cfg.seed}:{b}"), b))
     n = len(ranked)
