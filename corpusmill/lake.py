@@ -16,7 +16,7 @@ import io
 import json
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +111,267 @@ def replace_rows(
             replace()
     crash_point("lake.write.after", path)
     return open_table(path).version()
+
+
+def replace_rows_parallel(
+    path: str | Path,
+    batches: Iterable[pa.RecordBatch],
+    *,
+    schema: pa.Schema,
+    where: Mapping[str, str | Iterable[str]],
+    writers: int,
+    metadata: Mapping[str, str] | None = None,
+) -> int:
+    """:func:`replace_rows` of a stream of batches, encoded by up to ``writers`` Parquet writers at
+    once and committed in ONE Delta commit; returns the table version written.
+
+    delta-rs encodes the Parquet files of one ``write_deltalake`` in one thread; a wide stream
+    waits on it. Here each writer thread is a ``write_deltalake`` of its share of the batches into
+    a scratch table in a folder inside the table (``_SCRATCH-<uuid>/w<k>``); the files they wrote
+    (with the statistics delta-rs computed) are then committed to the table in one transaction
+    that also removes the rows matching ``where`` (a file holding other rows too is rewritten with
+    those rows, as delta-rs's predicate overwrite does). A second writer starts only when batches
+    wait for the first (a small stream writes one file, as before). Until the commit nothing is
+    visible; a run that fails removes its scratch folder, and one killed leaves files no commit
+    references (as a killed ``write_deltalake`` does), which ``vacuum`` sweeps.
+    ``writers <= 1`` or a table whose schema differs is :func:`replace_rows` itself.
+    """
+    import queue
+    import threading
+    import uuid
+
+    from deltalake import CommitProperties, write_deltalake
+    from deltalake import Schema as DeltaSchema
+    from deltalake.exceptions import CommitFailedError
+    from deltalake.transaction import RemoveAction, create_table_with_add_actions
+
+    path = str(path)
+    table = open_table(path) if exists(path) else None
+    if writers <= 1 or (table is not None and table.schema().to_arrow() != DeltaSchema.from_arrow(
+            schema).to_arrow()):  # fmt: skip
+        reader = pa.RecordBatchReader.from_batches(schema, iter(batches))
+        return replace_rows(path, reader, where=where, metadata=metadata)
+    crash_point("lake.write.before", path)
+    opts = storage_options(path)
+    scratch = f"{_SCRATCH}-{uuid.uuid4().hex}"
+    removes, keep = _matching_files(path, table, where) if table is not None else ([], [])
+    q: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    threads: list[threading.Thread] = []
+
+    def take() -> Iterator[pa.RecordBatch]:
+        while not stop.is_set():
+            try:
+                item = q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is None:
+                return
+            yield item
+        raise RuntimeError("write stopped")  # a sibling writer or the stream failed
+
+    def write(k: int) -> None:
+        try:
+            reader = pa.RecordBatchReader.from_batches(schema, take())
+            write_deltalake(join_uri(path, scratch, f"w{k}"), reader, mode="append",
+                            storage_options=opts)  # fmt: skip
+        except BaseException as e:  # noqa: BLE001 - re-raised by the caller
+            errors.append(e)
+            stop.set()
+
+    def start() -> None:
+        t = threading.Thread(target=write, args=(len(threads),), daemon=True,
+                             name=f"corpusmill-delta-writer-{len(threads)}")  # fmt: skip
+        threads.append(t)
+        t.start()
+
+    def put(item: pa.RecordBatch | None) -> None:
+        if len(threads) < writers:
+            try:
+                q.put_nowait(item)
+                return
+            except queue.Full:
+                start()  # batches are waiting for the writers: one more
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    start()
+    try:
+        try:
+            for batch in _chain(_kept_rows(keep, where, schema), batches):
+                if stop.is_set():
+                    break
+                if batch.num_rows:
+                    put(batch)
+        finally:
+            for _ in threads:
+                put(None)
+            for t in threads:
+                t.join()
+        if errors:
+            raise errors[0]
+        adds = [a for k in range(len(threads)) for a in _scratch_adds(path, scratch, f"w{k}")]
+        props = CommitProperties(custom_metadata=dict(metadata)) if metadata else None
+        if table is None:
+            try:
+                create_table_with_add_actions(path, DeltaSchema.from_arrow(schema), adds,
+                                              mode="append", partition_by=[],
+                                              commit_properties=props, storage_options=opts)  # fmt: skip
+            except Exception as e:
+                if not exists(path):
+                    raise
+                # another writer created the table first: commit into it (a rewrite would need
+                # the stream again, so a file to rewrite fails the commit and the caller retries)
+                table = open_table(path)
+                removes, keep = _matching_files(path, table, where)
+                if keep:
+                    raise CommitFailedError(f"{path}: created concurrently ({e})") from e
+        if table is not None:
+            stamp = int(time.time() * 1000)
+            gone = [RemoveAction(p, True, stamp, size) for p, size in removes]
+            table.create_write_transaction([*adds, *gone], mode="append", schema=table.schema(),
+                                           commit_properties=props)  # fmt: skip
+    except BaseException:
+        _remove_tree(join_uri(path, scratch))
+        raise
+    for k in range(len(threads)):
+        _remove_tree(join_uri(path, scratch, f"w{k}", "_delta_log"))
+    crash_point("lake.write.after", path)
+    return open_table(path).version()
+
+
+#: Folder (inside a table) of the scratch tables :func:`replace_rows_parallel` writes files into.
+_SCRATCH = "corpusmill-write"
+
+
+def join_uri(root: str, *parts: str) -> str:
+    return "/".join([root.rstrip("/"), *parts])
+
+
+def _chain(*its: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    for it in its:
+        yield from it
+
+
+def _matching_files(
+    path: str, table: DeltaTable, where: Mapping[str, str | Iterable[str]]
+) -> tuple[list[tuple[str, int]], list[str]]:
+    """The active files holding rows that match ``where``: (every such file as (path, size) to
+    remove, those of them that also hold other rows, whose other rows are written again)."""
+    import pyarrow.compute as pc
+
+    actions = pa.table(table.get_add_actions(flatten=True))
+    if actions.num_rows == 0:
+        return [], []
+    rel = actions.column("path").to_pylist()
+    sizes = actions.column("size_bytes").to_pylist()
+    stats = _file_ranges(actions, where)
+    removes, keep = [], []
+    for i, (p, size, uri) in enumerate(zip(rel, sizes, _uris_of(path, rel))):
+        if stats is not None:
+            lo, hi, vals = stats[0][i], stats[1][i], stats[2]
+            if lo is not None and hi is not None:
+                if not any(lo <= v <= hi for v in vals):
+                    continue  # no value of the predicate lies in this file's range
+                if lo == hi:  # the file holds one value only, and it matches
+                    removes.append((p, size))
+                    continue
+        rows = _read_columns(uri, list(where))
+        hit = _where_mask(rows, where)
+        n = pc.sum(hit).as_py() or 0
+        if n:
+            removes.append((p, size))
+            if n < rows.num_rows:
+                keep.append(uri)
+    return removes, keep
+
+
+def _file_ranges(
+    actions: pa.Table, where: Mapping[str, str | Iterable[str]]
+) -> tuple[list[Any], list[Any], list[str]] | None:
+    """(min per file, max per file, the values) of a one-column ``where`` from the files'
+    statistics; None when there is no such statistic (every file is then read)."""
+    if len(where) != 1:
+        return None
+    ((col, val),) = where.items()
+    names = (f"min.{col}", f"max.{col}")
+    if not all(n in actions.column_names for n in names):
+        return None
+    vals = [val] if isinstance(val, str) else sorted(set(val))
+    return (actions.column(names[0]).to_pylist(), actions.column(names[1]).to_pylist(), vals)
+
+
+def _uris_of(path: str, rel: list[str]) -> list[str]:
+    from urllib.parse import unquote
+
+    return [join_uri(path, unquote(p)) for p in rel]
+
+
+def _read_columns(uri: str, columns: list[str], filt: Any = None) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    from corpusmill import storage
+
+    fs, _ = storage.filesystem(uri)
+    return pq.read_table(storage.fs_path(uri) if storage.is_remote(uri) else uri, columns=columns,
+                         filesystem=fs, filters=filt)  # fmt: skip
+
+
+def _where_mask(rows: pa.Table, where: Mapping[str, str | Iterable[str]]) -> pa.ChunkedArray:
+    import pyarrow.compute as pc
+
+    mask = None
+    for col, val in where.items():
+        vals = [val] if isinstance(val, str) else sorted(set(val))
+        column = rows.column(col).cast(pa.string())  # files read back as string_view
+        m = pc.fill_null(pc.is_in(column, value_set=pa.array(vals, pa.string())), False)
+        mask = m if mask is None else pc.and_(mask, m)
+    return mask if mask is not None else pa.chunked_array([pa.array([True] * rows.num_rows)])
+
+
+def _kept_rows(
+    uris: list[str], where: Mapping[str, str | Iterable[str]], schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    """The rows of ``uris`` that do not match ``where`` (written again by a rewrite)."""
+    for uri in uris:
+        rows = pl.from_arrow(_read_columns(uri, schema.names))
+        assert isinstance(rows, pl.DataFrame)
+        hit = pl.Series(_where_mask(rows.to_arrow(), where))
+        yield from to_arrow(rows.filter(~hit)).cast(schema).to_batches()
+
+
+def _scratch_adds(path: str, scratch: str, name: str) -> list[Any]:
+    """The add actions of a scratch table's commit, with paths relative to the table ``path``."""
+    from deltalake.transaction import AddAction
+
+    from corpusmill import storage
+
+    log = join_uri(path, scratch, name, "_delta_log", f"{0:020d}.json")
+    if not storage.exists(log):
+        return []
+    adds = []
+    for line in storage.read_text(log).splitlines():
+        a = json.loads(line).get("add") if line.strip() else None
+        if a:
+            adds.append(AddAction(f"{scratch}/{name}/{a['path']}", a["size"],
+                                  a.get("partitionValues") or {}, a["modificationTime"], True,
+                                  a.get("stats") or ""))  # fmt: skip
+    return adds
+
+
+def _remove_tree(uri: str) -> None:
+    from corpusmill import storage
+
+    fs, p = storage.filesystem(uri)
+    try:
+        fs.delete_dir(p)
+    except (FileNotFoundError, OSError):
+        pass
 
 
 def delete_rows(path: str | Path, *, where: Mapping[str, str | Iterable[str]]) -> int:

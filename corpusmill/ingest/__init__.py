@@ -26,14 +26,13 @@ Modules (this package holds :func:`ingest_source`, the run of one source, and re
 
 from __future__ import annotations
 
+import os
 import random
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pyarrow as pa
 
 from corpusmill import lake
 from corpusmill.config import DOCUMENT_FORMATS, Source, SourcesConfig
@@ -79,7 +78,34 @@ __all__ = [
     "resolve_files",
     "source_hash",
     "source_parts",
+    "writer_threads",
 ]
+
+#: Environment variable that sets the number of Parquet writer threads of one ingest.
+WRITERS_ENV = "CORPUSMILL_INGEST_WRITERS"
+
+
+def writer_threads() -> int:
+    """Parquet writer threads of one ingest: ``$CORPUSMILL_INGEST_WRITERS``, else the processors
+    this process may run on (``os.sched_getaffinity``), at most 2.
+
+    Encoding Parquet is the critical path of a wide stream and one writer keeps one core busy;
+    a second writer (started only when batches wait, see :func:`corpusmill.lake.
+    replace_rows_parallel`) uses the core the reading and mapping leave idle. More than two
+    buys little, as the reader and the mapper need their share; ``1`` writes as one
+    ``write_deltalake``. Ingests run side by side (Dagster's multiprocess executor) can set it
+    to 1 so that each gets one core.
+    """
+    env = os.environ.get(WRITERS_ENV, "").strip()
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            msg = f"${WRITERS_ENV}={env!r}: expected a whole number of writer threads"
+            raise IngestError(msg) from None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(2, cores or 1))
+
 
 #: Attempts of one part's ingest when its Delta commits keep losing races with other writers.
 COMMIT_ATTEMPTS = 8
@@ -170,12 +196,11 @@ def _ingest_once(
             stream = SourceStream(cfg, src, table, todo, run_id=run_id, sidecar=sidecar,
                                   storage_options=storage_options, say=say, workdir=workdir,
                                   opened=opened)  # fmt: skip
-            reader = pa.RecordBatchReader.from_batches(
-                stream.arrow_schema, _prefetch(stream.batches())
-            )
             where = {"_file": [provenance_path(cfg, f) for f in replaced]}
             at = Lake(lake_root)
-            lake.replace_rows(at.staged(src.name), reader, where=where)
+            lake.replace_rows_parallel(at.staged(src.name), _prefetch(stream.batches()),
+                                       schema=stream.arrow_schema, where=where,
+                                       writers=writer_threads())  # fmt: skip
             lake.replace_rows(at.quarantine("ingest", src.name), stream.quarantine_frame(),
                               where=where)  # fmt: skip
             lake.replace_rows(at.aliases(src.name), stream.alias_frame(), where=where)
