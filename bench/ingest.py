@@ -298,7 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     skip = {s.strip() for s in ns.skip.split(",") if s.strip()}
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="run-", dir=OUT))
-    print(f"bench: ingest polars {pl.__version__}, work dir {work}", flush=True)
+    from corpusmill.ingest import writer_threads
+
+    print(f"bench: ingest polars {pl.__version__}, Parquet writer threads {writer_threads()} "
+          f"(${'CORPUSMILL_INGEST_WRITERS'}), work dir {work}", flush=True)  # fmt: skip
     try:
         if "floor" not in skip:
             _ratio("floor_ratio", long_file(ns.rows), "long", run_floor_long, work, ns.repeat)
