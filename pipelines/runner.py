@@ -183,4 +183,9 @@ def _root_cause(error) -> str:
     """The innermost error message (Dagster wraps the user's exception in its own)."""
     while getattr(error, "cause", None) is not None:
         error = error.cause
-    return error.message.strip() if error is not None else "(unknown error)"
+    if error is None:
+        return "(unknown error)"
+    message = error.message.strip()
+    # Dagster formats the message as Python prints an exception: `package.module.Class: text`.
+    cls = re.escape(getattr(error, "cls_name", None) or "")
+    return re.sub(rf"^(?:[A-Za-z_]\w*\.)*{cls}: ", "", message) if cls else message
