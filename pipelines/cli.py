@@ -426,15 +426,18 @@ def diff(corpus: str, old: int, new: int, fmt: str, sample: int, home: Path | No
               "over every job)")  # fmt: skip
 @click.option("--previous", default=None, metavar="PLAN",
               help="re-plan from this plan: a plan id from shard_plans or a plan folder")
-@click.option("--simulate", is_flag=True, help="simulate the steps (5%% jitter) and print the "
-              "makespan and idle per pool beside the equal-split and round-robin baselines")
+@click.option("--simulate", is_flag=True, help="simulate the steps and print the makespan and "
+              "idle per pool beside the equal-split and round-robin baselines")
+@click.option("--jitter", default="0.05,0.01", show_default=True, metavar="DEVICE_CV,STEP_CV",
+              help="with --simulate: the speed jitter, per device for the run and per device "
+              "per step (coefficients of variation)")
 @click.option("--lose", default=None, metavar="POOL[@FRACTION|@HOURSh]",
               help="with --simulate: lose POOL after FRACTION of the steps (default 0.5) or "
               "HOURS into the run (e.g. h100-us-west@1.5h)")
 @click.option("--seed", type=int, default=0, show_default=True, help="simulation seed")
 @HOME_OPTION
 def plan(catalog_file: Path | None, jobs_file: Path | None, job: str | None,
-         previous: str | None, simulate: bool, lose: str | None, seed: int,
+         previous: str | None, simulate: bool, jitter: str, lose: str | None, seed: int,
          home: Path | None) -> None:  # fmt: skip
     """Plan the training jobs on the home's corpora and print each job's per-pool table.
 
@@ -449,7 +452,7 @@ def plan(catalog_file: Path | None, jobs_file: Path | None, job: str | None,
     from corpusmill import compute
     from corpusmill.plans import dry_plans
     from corpusmill.shards.report import pool_table
-    from corpusmill.shards.sim import PoolLoss, simulate_plan
+    from corpusmill.shards.sim import REBALANCE_EVERY, Jitter, PoolLoss, simulate_plan
     from pipelines.summary import rich_table
 
     con = _console()
@@ -459,6 +462,12 @@ def plan(catalog_file: Path | None, jobs_file: Path | None, job: str | None,
     jobs_file = jobs_file or os.environ.get("CORPUSMILL_TRAINING_JOBS") or None
     loss = None
     try:
+        device_cv, _, step_cv = jitter.partition(",")
+        try:
+            jit = Jitter(device_cv=float(device_cv), step_cv=float(step_cv or 0))
+        except ValueError as e:
+            msg = f"--jitter {jitter!r}: give DEVICE_CV,STEP_CV as fractions, e.g. 0.05,0.01 ({e})"
+            raise ValueError(msg) from None
         if lose is not None:
             name, _, at = lose.partition("@")
             if at.endswith("h"):
@@ -486,7 +495,8 @@ def plan(catalog_file: Path | None, jobs_file: Path | None, job: str | None,
         if simulate:
             try:
                 for split in ("plan", "equal_split", "round_robin"):
-                    sims[split] = simulate_plan(p.plan, cat, p.job, seed=seed, split=split,
+                    sims[split] = simulate_plan(p.plan, cat, p.job, jitter=jit, seed=seed,
+                                                split=split,
                                                 loss=loss if split == "plan" else None)  # fmt: skip
             except ValueError as e:
                 con.print(f"[red]error:[/] {name}: {escape(str(e))}", soft_wrap=True)
@@ -515,7 +525,9 @@ def plan(catalog_file: Path | None, jobs_file: Path | None, job: str | None,
             out.print(f"simulated makespan {ours.makespan_hours:.4g} h{lost}, cost "
                       f"{ours.cost_usd:,.2f} USD; equal split "
                       f"{sims['equal_split'].makespan_hours:.4g} h, round robin "
-                      f"{sims['round_robin'].makespan_hours:.4g} h")  # fmt: skip
+                      f"{sims['round_robin'].makespan_hours:.4g} h ({jit.device_cv:.0%} "
+                      f"jitter per device, {jit.step_cv:.0%} per step; the plan's ranks "
+                      f"rebalanced every {REBALANCE_EVERY} steps)")  # fmt: skip
 
 
 if __name__ == "__main__":  # pragma: no cover

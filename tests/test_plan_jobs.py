@@ -163,6 +163,12 @@ def test_plan_command_prints_each_jobs_pool_table(home, tmp_path) -> None:
 
     code, out = _cli(*base, "--job", "tune", "--simulate", "--lose", "l4-cn-east@0h")
     assert code == 0 and "(pool l4-cn-east lost at 0 h)" in out, out
+    assert "5% jitter per device, 1% per step" in out
+
+    code, out = _cli(*base, "--job", "tune", "--simulate", "--jitter", "0.1,0.02")
+    assert code == 0 and "10% jitter per device, 2% per step" in out, out
+    code, out = _cli(*base, "--job", "tune", "--simulate", "--jitter", "fast")
+    assert code == 2 and "--jitter 'fast'" in out, out
 
     code, out = _cli(*base, "--job", "nope")
     assert code == 2 and "no training job 'nope'" in out

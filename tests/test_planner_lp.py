@@ -122,3 +122,43 @@ def test_simulation_balanced_beats_equal_split_and_is_seeded():
     assert simulate(bal, **kw) == a
     exact = simulate(bal, **{**kw, "cv": 0.0})
     assert exact.makespan_hours == pytest.approx(bound)
+
+
+def test_rebalanced_ranks_remove_the_per_device_speed_spread():
+    """Devices of one model differ in speed for the whole run (device_cv): with equal per-rank
+    shares every step waits for the slowest device; with shares re-derived from each rank's
+    measured throughput every W steps the run comes to the bound after the first window."""
+    from corpusmill.shards.sim import Jitter, simulate
+
+    pools = {"f": (64, 30_000.0, 0.6, 1.0), "s": (64, 20_000.0, 0.4, 1.0)}
+    bound = 1000 * 1e6 / (64 * 50_000) / 3600
+    kw = {"tokens_per_step": 1e6, "steps": 1000, "cv": 0.0, "device_cv": 0.05, "seed": 5}
+    static = simulate(pools, **kw)
+    balanced = simulate(pools, **kw, rebalance_every=20)
+    assert static.makespan_hours > 1.08 * bound  # the slowest of 128 devices gates each step
+    assert balanced.makespan_hours == pytest.approx(bound, rel=0.02)
+    assert balanced.makespan_hours < static.makespan_hours / 1.06
+    # the first 20 steps run on the plan's shares, then nobody waits
+    first = 20 / 1000 * (1 - bound / static.makespan_hours) * static.makespan_hours
+    for pool, idle in balanced.idle_fraction.items():
+        assert idle < first / balanced.makespan_hours + 1e-9, pool
+        assert static.idle_fraction[pool] > 0.05
+    assert simulate(pools, **kw, rebalance_every=20) == balanced  # seeded
+    # step noise stays: no split knows the next step's draws
+    noisy = simulate(pools, **{**kw, "cv": 0.02}, rebalance_every=20)
+    assert noisy.makespan_hours > 1.03 * balanced.makespan_hours
+    with pytest.raises(ValueError, match="rebalance_every"):
+        simulate(pools, **kw, rebalance_every=-1)
+    with pytest.raises(ValueError, match="device_cv"):
+        Jitter(device_cv=1.5)
+
+
+def test_rebalancing_after_a_lost_pool_gives_its_work_to_the_survivors():
+    from corpusmill.shards.sim import PoolLoss, simulate
+
+    pools = {"a": (8, 1000.0, 2 / 3, 8.0), "b": (4, 1000.0, 1 / 3, 4.0)}
+    kw = {"tokens_per_step": 12_000.0, "steps": 400, "cv": 0.0}
+    fixed = simulate(pools, **kw, loss=PoolLoss("b", 0.25))
+    rebalanced = simulate(pools, **kw, loss=PoolLoss("b", 0.25), rebalance_every=7)
+    assert rebalanced.makespan_hours == pytest.approx(fixed.makespan_hours)
+    assert rebalanced.held_hours == pytest.approx(fixed.held_hours)

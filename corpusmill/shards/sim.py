@@ -1,9 +1,17 @@
 """A seeded simulation of synchronous data-parallel training on a plan's pools.
 
-Each step every pool processes its share of the global batch, split evenly over its devices; a
-device's speed is its pool's throughput times a lognormal jitter factor (mean 1, coefficient of
-variation ``cv``), drawn per device per step; the step ends when the slowest device finishes
-(stragglers). Steps are simulated in numpy arrays, ``chunk`` steps at a time.
+Each step every pool processes its share of the global batch, split over its devices; the step
+ends when the slowest device finishes (stragglers). A device's speed is its pool's throughput
+times two lognormal factors of mean 1 (the declared :class:`Jitter`): a **device** factor drawn
+once per run (silicon, cooling, host and link differences: what makes the same device slow step
+after step) and a **step** factor drawn per device per step (transient noise). Steps are simulated
+in numpy arrays, ``chunk`` steps at a time.
+
+**Rebalancing** (``rebalance_every=W``): every ``W`` steps each rank's share of the step is set in
+proportion to its measured throughput so far (tokens done / seconds busy), the per-rank batch
+share a trainer applies between steps (Dynamic Batch Size, Ye et al. 2020). It removes the device
+factor; the step factor stays, since no split can know the next step's noise. Without it every
+rank of a pool keeps the plan's equal share (what a static sharded loader does).
 
 A pool can be **lost mid-run** (:class:`PoolLoss`: its name and the fraction of the steps done
 when it goes). From that step on its share of every step is done by the other pools, in
@@ -54,6 +62,37 @@ class PoolLoss:
 
 
 @dataclass(frozen=True)
+class Jitter:
+    """The declared throughput jitter: coefficients of variation of two lognormal factors of
+    mean 1, ``device_cv`` per device for the whole run and ``step_cv`` per device per step."""
+
+    device_cv: float = 0.05
+    step_cv: float = 0.01
+
+    def __post_init__(self) -> None:
+        for name in ("device_cv", "step_cv"):
+            v = getattr(self, name)
+            if not 0 <= v < 1:
+                msg = f"Jitter.{name} must be in [0, 1), got {v}"
+                raise ValueError(msg)
+
+
+#: What ``corpusmill plan --simulate`` and the partition benchmark declare: devices of one model
+#: differ by 5% in speed, and a device's step time varies by 1% around its own speed.
+DEFAULT_JITTER = Jitter(device_cv=0.05, step_cv=0.01)
+#: Steps between two rebalancings of the per-rank shares.
+REBALANCE_EVERY = 50
+
+
+def _lognormal(rng: np.random.Generator, cv: float, size) -> np.ndarray:
+    """Lognormal factors of mean 1 and coefficient of variation ``cv`` (ones for cv 0)."""
+    if cv <= 0:
+        return np.ones(size)
+    sigma = np.sqrt(np.log1p(cv**2))
+    return rng.lognormal(-(sigma**2) / 2, sigma, size=size)
+
+
+@dataclass(frozen=True)
 class SimResult:
     """Simulated makespan (h), idle fraction per pool (of the time it was held), cost (USD),
     hours each pool was held, and when the lost pool went (h; None without a loss)."""
@@ -74,6 +113,8 @@ def simulate(
     seed: int = 0,
     chunk: int = 1024,
     loss: PoolLoss | None = None,
+    device_cv: float = 0.0,
+    rebalance_every: int = 0,
 ) -> SimResult:
     """Simulate ``steps`` steps.
 
@@ -82,8 +123,13 @@ def simulate(
     pools
         name -> (devices, tokens/s per device incl. availability, share of each step's tokens,
         USD per pool-hour). Pools with share 0 are idle and not charged.
+    cv, device_cv
+        Coefficients of variation of the per-step and the per-device speed factors.
     loss
         A pool lost mid-run (see :class:`PoolLoss`).
+    rebalance_every
+        Re-derive every rank's share from its measured throughput every this many steps (0:
+        keep the pools' shares, split equally over each pool's devices).
 
     Raises
     ------
@@ -108,23 +154,40 @@ def simulate(
         total_share = sum(shares.values())
         later = {n: s * total_share / sum(rest.values()) for n, s in rest.items()}
         first = round(loss.at * steps) if loss.at is not None else steps
+    if rebalance_every < 0:
+        msg = f"rebalance_every must be >= 0 steps, got {rebalance_every}"
+        raise ValueError(msg)
     dev = np.array([pools[n][0] for n in names])
-    tps = np.repeat([pools[n][1] for n in names], dev)
     owner = np.repeat(np.arange(len(names)), dev)
-    sigma = np.sqrt(np.log1p(cv**2))
+    # the device factors come from their own stream: the step draws stay those of device_cv=0
+    speed = _lognormal(np.random.default_rng([seed, 1]), device_cv, owner.size)
+    tps = np.repeat([pools[n][1] for n in names], dev) * speed
     busy = np.zeros(len(names))
+    done_tokens = np.zeros(owner.size)  # per device, for the measured throughput
+    busy_s = np.zeros(owner.size)
     elapsed = np.zeros(2)  # before, after the loss
+
+    def loads(share: dict[str, float]) -> np.ndarray:
+        """Tokens per device per step: the pools' shares split equally over their devices or,
+        once measured and rebalancing, in proportion to each live device's measured rate."""
+        base = np.repeat([share.get(n, 0.0) * tokens_per_step / pools[n][0] for n in names], dev)
+        if not rebalance_every or not busy_s.any():
+            return base
+        live = base > 0
+        rate = np.where(live & (busy_s > 0), done_tokens / np.maximum(busy_s, 1e-300), 0.0)
+        return np.where(live, rate, 0.0) * (base.sum() / rate[live].sum())
 
     def run(n_steps: int, share: dict[str, float], phase: int, until: float | None = None) -> int:
         """Simulate up to ``n_steps`` steps (stopping at the first step boundary at or after
         ``until`` seconds into the run); the steps done."""
-        load = np.repeat([share.get(n, 0.0) * tokens_per_step / pools[n][0] for n in names], dev)
+        load = loads(share)
         done = 0
         while done < n_steps:
             m = min(chunk, n_steps - done)
+            if rebalance_every:
+                m = min(m, rebalance_every - done % rebalance_every)
             size = (m, tps.size)
-            jit = rng.lognormal(-(sigma**2) / 2, sigma, size=size) if cv > 0 else np.ones(size)
-            t = load / (tps * jit)  # (m, devices) seconds
+            t = load / (tps * _lognormal(rng, cv, size))  # (m, devices) seconds
             step = t.max(axis=1)
             if until is not None:
                 ends = elapsed[phase] + np.cumsum(step)
@@ -133,8 +196,13 @@ def simulate(
                     t, step, m = t[: over + 1], step[: over + 1], over + 1
                     n_steps = done + m
             elapsed[phase] += float(step.sum())
-            busy[:] += np.bincount(owner, weights=t.sum(axis=0), minlength=len(names))
+            per_device = t.sum(axis=0)
+            busy[:] += np.bincount(owner, weights=per_device, minlength=len(names))
+            done_tokens[:] += load * m
+            busy_s[:] += per_device
             done += m
+            if rebalance_every and done % rebalance_every == 0:
+                load = loads(share)
         return done
 
     stop = loss.at_hours * 3600 if loss is not None and loss.at_hours is not None else None
@@ -166,9 +234,7 @@ def straggler_factor(devices: int, cv: float, *, draws: int = 4096, seed: int = 
     Monte Carlo estimate)."""
     if cv <= 0:
         return 1.0
-    sigma = np.sqrt(np.log1p(cv**2))
-    rng = np.random.default_rng(seed)
-    jit = rng.lognormal(-(sigma**2) / 2, sigma, size=(draws, devices))
+    jit = _lognormal(np.random.default_rng(seed), cv, (draws, devices))
     return float((1 / jit).max(axis=1).mean())
 
 
@@ -207,15 +273,19 @@ def simulate_plan(
     catalog: Catalog,
     job: TrainingJob,
     *,
-    cv: float = 0.05,
+    jitter: Jitter = DEFAULT_JITTER,
     seed: int = 0,
     loss: PoolLoss | None = None,
     split: str = "plan",
+    rebalance_every: int | None = None,
 ) -> SimResult:
     """Simulate the job on the plan's pools.
 
     ``split``: ``plan`` (the plan's shares), ``equal_split`` (every device the same samples) or
     ``round_robin`` (every pool the same share: shards dealt round-robin over the pools).
+    ``rebalance_every`` defaults to :data:`REBALANCE_EVERY` for the plan (its ranks' shares
+    follow their measured throughput) and to 0 for the baselines (fixed per-rank batches, as the
+    loaders they stand for read them).
     """
     pools = plan_pools(plan, catalog, job)
     devices = sum(v[0] for v in pools.values())
@@ -226,6 +296,9 @@ def simulate_plan(
     elif split != "plan":
         msg = f"split must be plan, equal_split or round_robin, got {split!r}"
         raise ValueError(msg)
+    if rebalance_every is None:
+        rebalance_every = REBALANCE_EVERY if split == "plan" else 0
     tokens_per_step, steps = plan_steps(plan, job)
-    return simulate(pools, tokens_per_step=tokens_per_step, steps=steps, cv=cv, seed=seed,
-                    loss=loss)  # fmt: skip
+    return simulate(pools, tokens_per_step=tokens_per_step, steps=steps, cv=jitter.step_cv,
+                    device_cv=jitter.device_cv, seed=seed, loss=loss,
+                    rebalance_every=rebalance_every)  # fmt: skip
