@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import cached_property
+from typing import Self
 from pathlib import Path
 
 import dagster as dg
@@ -19,6 +21,16 @@ class CorpusmillResource(dg.ConfigurableResource):
     home: str
     sources: str
     engine: str = "fast"  # quality engine: fast (Polars) or gx (Great Expectations' pandas engine)
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[Self]:
+        """A run's step holds the home shared (:meth:`Home.step_lock`), so a UI run and a
+        ``corpusmill run`` on one home do not interleave; a sensor's evaluation takes no lock."""
+        if context.dagster_run is None:
+            yield self
+            return
+        with self.home_dir.step_lock():
+            yield self
 
     @cached_property
     def home_dir(self) -> Home:

@@ -22,6 +22,8 @@ from corpusmill import storage
 from corpusmill.storage import Where
 
 DEFAULT_HOME = ".corpusmill"
+#: Set by the holder of a home's run lock (to the home's path) for its own processes.
+LOCK_HOLDER_ENV = "CORPUSMILL_RUN_LOCK_HOLDER"
 
 #: The first line of a dagster.yaml corpusmill wrote (and may rewrite); any other file is the
 #: operator's (e.g. PostgreSQL storage, see docs/operations.md) and is left alone.
@@ -121,6 +123,19 @@ class Home:
         """Scratch space of the run holding the lock; emptied when a run starts and ends."""
         return self.root / "tmp"
 
+    def _lock_fd(self) -> int:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def _busy(self, fd: int) -> HomeBusy:
+        holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+        holder = holder or "a Dagster run launched from the UI, a schedule or a sensor"
+        msg = (
+            f"{self.root}: another run holds this home ({holder}); wait for it to finish, or use "
+            "another --home"
+        )
+        return HomeBusy(msg)
+
     @contextlib.contextmanager
     def run_lock(self, what: str = "corpusmill run") -> Iterator[None]:
         """Hold the home for one run: a second run on the same home is refused, not interleaved.
@@ -134,25 +149,48 @@ class Home:
         HomeBusy
             Another process holds the home; the message names its pid and start time.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._lock_fd()
+        saved = os.environ.get(LOCK_HOLDER_ENV)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
-                msg = (
-                    f"{self.root}: another run holds this home ({holder}); wait for it to "
-                    "finish, or use another --home"
-                )
-                raise HomeBusy(msg) from None
+                raise self._busy(fd) from None
             stamp = f"{what}, pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}"
             os.ftruncate(fd, 0)
             os.pwrite(fd, stamp.encode(), 0)
-            with _scratch(self.tmp):
-                yield
+            os.environ[LOCK_HOLDER_ENV] = str(self.root)  # this run's own steps share the lock
+            try:
+                with _scratch(self.tmp):
+                    yield
+            finally:
+                os.ftruncate(fd, 0)  # the stamp names a holder only while there is one
         finally:
+            if saved is None:
+                os.environ.pop(LOCK_HOLDER_ENV, None)
+            else:
+                os.environ[LOCK_HOLDER_ENV] = saved
             os.close(fd)  # closing drops the flock
+
+    @contextlib.contextmanager
+    def step_lock(self) -> Iterator[None]:
+        """Hold the home shared for one step of a Dagster run launched outside :meth:`run_lock`
+        (the UI, a schedule, a sensor): such steps run side by side, but not beside a
+        ``corpusmill run`` on the same home; whichever comes second is refused with
+        :class:`HomeBusy`. A step of the run that holds :meth:`run_lock` (its processes carry
+        ``$CORPUSMILL_RUN_LOCK_HOLDER``) needs no lock."""
+        if os.environ.get(LOCK_HOLDER_ENV) == str(self.root):
+            yield
+            return
+        fd = self._lock_fd()
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise self._busy(fd) from None
+            yield
+        finally:
+            os.close(fd)
 
 
 class HomeBusy(RuntimeError):
