@@ -5,7 +5,10 @@ loads an instance's file, and each configurable piece (K8sRunLauncher, QueuedRun
 PostgreSQL storage) is validated against that class's own config schema, as is the
 ``k8s_job_executor`` run config. The manifests are checked structurally (kinds, API versions,
 required fields, names) and for references: every ConfigMap, Secret, volume, port, service
-account and Role a manifest names is defined by another, with the keys Dagster reads.
+account and Role a manifest names is defined by another, with the keys Dagster reads. Every
+manifest, and the Job that the K8sRunLauncher and the k8s_job_executor would create for a run and
+a step, validate strictly (no unknown field) against Kubernetes' own OpenAPI schema for the oldest
+and the newest release named in ``K8S_VERSIONS`` (``kubernetes-validate``, offline).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Manifests not applied by the kustomization: an example to fill in, and a run config.
 NOT_APPLIED = {"secrets.example.yaml", "run-config.yaml", "kustomization.yaml"}
+#: The Kubernetes releases the manifests are validated against (the oldest supported, the newest).
+K8S_VERSIONS = ("1.31", "1.35")
 
 
 def _docs() -> list[tuple[str, dict[str, Any]]]:
@@ -279,3 +284,63 @@ def test_the_kustomization_applies_every_manifest_and_the_image_builds_from_the_
                 assert (REPO / src).exists(), line
     images = {c["image"] for spec in _pod_specs().values() for c in spec["containers"]}
     assert images == {_instance_yaml()["run_launcher"]["config"]["job_image"]}
+
+
+# --- Kubernetes' own schema -----------------------------------------------------------------
+
+
+def _k8s_valid(doc: dict[str, Any], what: str) -> None:
+    import kubernetes_validate
+
+    for version in K8S_VERSIONS:
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            pytest.fail(f"{what} is not a valid {doc['kind']} for Kubernetes {version}: {e}")
+
+
+def test_every_manifest_validates_against_the_kubernetes_schema() -> None:
+    docs = _docs()
+    assert {d["kind"] for _, d in docs} >= {"Deployment", "Service", "ConfigMap", "Role"}
+    for name, doc in docs:
+        _k8s_valid(doc, f"{name}: {doc['kind']} {doc['metadata']['name']}")
+
+
+def _job(component: str, user_config: dict[str, Any]) -> dict[str, Any]:
+    """The Job dagster-k8s builds for a run (or a step) from the instance's launcher config."""
+    from dagster_k8s.job import (
+        DagsterK8sJobConfig,
+        UserDefinedDagsterK8sConfig,
+        construct_dagster_k8s_job,
+    )
+    from kubernetes.client import ApiClient
+
+    launcher = _instance_yaml()["run_launcher"]["config"]
+    fields = {k: v for k, v in launcher.items() if k in DagsterK8sJobConfig._fields}
+    job = construct_dagster_k8s_job(
+        DagsterK8sJobConfig(**fields),
+        ["dagster", "api", "execute_run", "{}"],
+        "dagster-run-0123abcd",
+        user_defined_k8s_config=UserDefinedDagsterK8sConfig.from_dict(user_config),
+        pod_name="dagster-run-0123abcd",
+        component=component,
+        labels={"dagster/job": "all_assets", "dagster/run-id": "0123abcd"},
+    )
+    return {"apiVersion": "batch/v1", "kind": "Job", **ApiClient().sanitize_for_serialization(job)}
+
+
+def test_the_jobs_dagster_creates_for_runs_and_steps_validate() -> None:
+    launcher = _instance_yaml()["run_launcher"]["config"]
+    run = _job("run_worker", launcher["run_k8s_config"])
+    _k8s_valid(run, "the run worker Job")
+    spec = run["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == launcher["service_account_name"]
+    (container,) = spec["containers"]
+    assert container["resources"] == launcher["run_k8s_config"]["container_config"]["resources"]
+    assert {"configMapRef": {"name": "corpusmill-env"}} in container["envFrom"]
+    run_config = yaml.safe_load((K8S / "run-config.yaml").read_text(encoding="utf-8"))
+    step_config = run_config["execution"]["config"]["step_k8s_config"]
+    step = _job("step_worker", step_config)
+    _k8s_valid(step, "a step worker Job")
+    (container,) = step["spec"]["template"]["spec"]["containers"]
+    assert container["resources"] == step_config["container_config"]["resources"]
