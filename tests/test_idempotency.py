@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -15,6 +17,7 @@ import pytest
 
 from corpusmill import lake
 from corpusmill.home import HomeBusy, activate
+from corpusmill.layout import Lake
 
 FRAME = pl.DataFrame({"id": [1, 2, 3], "text": ["a", "b", None], "tags": [[1], [2, 3], []]})
 
@@ -106,8 +109,9 @@ def test_a_killed_holder_leaves_the_home_free_and_its_scratch_is_swept(tmp_path:
         holder.wait(timeout=10)
 
 
-def _hold(home: Path, how: str) -> subprocess.Popen:
-    """A process holding ``home`` by ``how`` (run_lock or step_lock) until killed."""
+@contextlib.contextmanager
+def _held(home: Path, how: str) -> Iterator[subprocess.Popen]:
+    """Another process holding ``home`` by ``how`` (run_lock or step_lock) for the block."""
     code = (
         "import time\n"
         "from corpusmill.home import resolve_home\n"
@@ -117,30 +121,26 @@ def _hold(home: Path, how: str) -> subprocess.Popen:
     )
     env = {k: v for k, v in os.environ.items() if k != "CORPUSMILL_RUN_LOCK_HOLDER"}
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
-    assert p.stdout is not None and p.stdout.readline().strip() == "held"
-    return p
+    try:
+        assert p.stdout is not None and p.stdout.readline().strip() == "held"
+        yield p
+    finally:
+        p.kill()
+        p.wait(timeout=10)
 
 
 def test_dagster_runs_share_the_home_but_not_with_a_cli_run(tmp_path: Path) -> None:
     home = activate(tmp_path / "home")
-    ui = _hold(home.root, "step_lock")  # a step of a run launched from the UI
-    try:
+    with _held(home.root, "step_lock"):  # a step of a run launched from the UI
         with home.step_lock():  # other runs' steps go side by side
             pass
         with pytest.raises(HomeBusy, match=r"another run holds this home \(a Dagster run launched from the UI"):
             with home.run_lock():
                 pass  # pragma: no cover
-    finally:
-        ui.kill()
-        ui.wait(timeout=10)
-    cli = _hold(home.root, "run_lock")
-    try:
+    with _held(home.root, "run_lock") as cli:
         with pytest.raises(HomeBusy, match=rf"\(corpusmill run, pid {cli.pid}, since "):
             with home.step_lock():
                 pass  # pragma: no cover
-    finally:
-        cli.kill()
-        cli.wait(timeout=10)
     with home.run_lock():
         assert os.environ["CORPUSMILL_RUN_LOCK_HOLDER"] == str(home.root)
         with home.step_lock():  # the holder's own steps need no lock
@@ -161,24 +161,20 @@ def test_a_ui_run_on_a_home_held_by_corpusmill_run_is_refused(factory: Path, tmp
     defs = build_definitions(factory / "sources.yaml", home)
     job = defs.resolve_implicit_global_asset_job_def()
     key = dg.AssetKey("staged_quality_inspections")
-    cli = _hold(home.root, "run_lock")
-    try:
-        with dg.instance_for_test() as instance:
-            res = job.execute_in_process(instance=instance, partition_key="quality_lab",
-                                         asset_selection=[key], raise_on_error=False)  # fmt: skip
-            assert not res.success
-            (failure,) = [e for e in res.all_events if e.event_type_value == "RESOURCE_INIT_FAILURE"]
-            assert failure.step_key == "staged_quality_inspections"
-            error = failure.event_specific_data.error
-            assert error.cls_name == "HomeBusy" and f"corpusmill run, pid {cli.pid}" in error.message
-            assert not (home.lake / "staged" / "quality_inspections").exists()
-    finally:
-        cli.kill()
-        cli.wait(timeout=10)
+    with _held(home.root, "run_lock") as cli, dg.instance_for_test() as instance:
+        res = job.execute_in_process(instance=instance, partition_key="quality_lab",
+                                     asset_selection=[key], raise_on_error=False)  # fmt: skip
+        assert not res.success
+        (failure,) = [e for e in res.all_events if e.event_type_value == "RESOURCE_INIT_FAILURE"]
+        assert failure.step_key == "staged_quality_inspections"
+        error = failure.event_specific_data.error
+        assert error.cls_name == "HomeBusy" and f"corpusmill run, pid {cli.pid}" in error.message
+        assert not Path(Lake(home.lake).staged("quality_lab")).exists(), "nothing written"
     with dg.instance_for_test() as instance:
         res = job.execute_in_process(instance=instance, partition_key="quality_lab",
                                      asset_selection=[key])  # fmt: skip
         assert res.success
+    assert lake.read(Lake(home.lake).staged("quality_lab")).height > 0
 
 
 @pytest.mark.slow
