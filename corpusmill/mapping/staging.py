@@ -15,6 +15,12 @@ import polars as pl
 
 from corpusmill.mapping.reshape import Factored
 
+#: The engine a pass is evaluated with. A batch is already in memory, and the in-memory engine
+#: returns each column in one chunk; the streaming engine returns a column per morsel (about ten
+#: for a batch), and Arrow conversion then rechunks every column of every batch to align them,
+#: copying the text columns row by row.
+ENGINE = "in-memory"
+
 
 def distinct(frame: pl.DataFrame, col: str) -> list[Any]:
     return frame.get_column(col).unique().to_list()
@@ -118,7 +124,7 @@ class Pass:
                 lf = dims[pos].lazy()
                 for e in es:
                     lf = lf.with_columns(e)
-                dims[pos] = lf.collect()
+                dims[pos] = lf.collect(engine=ENGINE)
         lf, have = self.batch.lazy(), set(self.batch.columns)
         for name, e in named.items():
             if home[name] is not None:
@@ -131,4 +137,4 @@ class Pass:
                     have.add(col)
             lf = lf.with_columns(e.alias(name))
             have.add(name)
-        return lf.collect()
+        return lf.collect(engine=ENGINE)
