@@ -60,6 +60,7 @@ class Mapper:
         self._times = Timestamps(src.time, cfg.timezone_for(src))
         self._equipment = Equipment(src, cfg.alias_map())
         self._reshaper = Reshaper(src, _file_id(src, ctx.file))
+        self._constants: dict[str, pl.Series] = {}  # provenance column -> its last batch's rows
         self._check_columns()
 
     @property
@@ -216,13 +217,29 @@ class Mapper:
             if name == "_row":
                 e = pl.col("__out._row")
             elif name in constant:
-                e = pl.lit(constant[name])
+                e = self._constant(name, constant[name], staged.height)
             elif name in exprs and self._is_field(name):
                 e = pl.col(f"__out.{name}")
             else:
                 e = pl.lit(None)
             cols.append(e.cast(dtype).alias(name))
         return staged.select(*cols, *(keep or []))
+
+    def _constant(self, name: str, value: str, height: int) -> pl.Expr:
+        """A provenance column of ``height`` rows of ``value``, built once per batch height.
+
+        A broadcast literal is materialised row by row when the batch goes to Arrow, copying the
+        text into every row (the file path and checksum are longer than Arrow's inline views);
+        this column's rows share one copy, and the batches of a file (one height, but for the
+        last) reuse it.
+        """
+        if height == 0:
+            return pl.lit(value, pl.String)
+        cached = self._constants.get(name)
+        if cached is None or cached.len() != height:
+            cached = pl.Series(name, [value], dtype=pl.String).new_from_index(0, height)
+            self._constants[name] = cached
+        return pl.lit(cached)
 
     # -- fields ----------------------------------------------------------------------------
 
