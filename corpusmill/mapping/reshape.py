@@ -66,6 +66,7 @@ class Reshaper:
         self.file_id = file_id  # batch_id of a run_from: file source
         self._tag_tables: dict[tuple[str, ...], pl.DataFrame] = {}
         self._batch_positions: dict[str, int] = {}  # batch id -> next sample index
+        self._cell_positions: tuple[tuple[int, int], tuple[pl.Series, pl.Series]] | None = None
 
     def _spec(self) -> WideSpec | BatchSpec:
         spec = self.src.wide or self.src.batch
@@ -146,14 +147,21 @@ class Reshaper:
             pl.concat([batch.get_column(c).cast(pl.String) for c in tags])
             if t else pl.Series(dtype=pl.String)
         )  # fmt: skip
+        row_pos, tag_pos = self._positions(n, t)
         cells = pl.DataFrame(
-            {
-                "__value": values,
-                "__row_pos": np.tile(np.arange(n, dtype=np.uint32), t),
-                "__tag_pos": np.repeat(np.arange(t, dtype=np.uint32), n),
-            }
-        ).rechunk()  # one chunk per tag column otherwise: every later op would pay for them
+            {"__value": values.rechunk(), "__row_pos": row_pos, "__tag_pos": tag_pos}
+        )  # values rechunked: one chunk per tag column otherwise, and every later op pays for them
         return cells, Factored(rows, table)
+
+    def _positions(self, n: int, t: int) -> tuple[pl.Series, pl.Series]:
+        """Each cell's row and tag position in a batch of ``n`` rows by ``t`` tags (tag column by
+        tag column); the batches of a file share one shape (but for the last), so it is kept."""
+        if self._cell_positions is None or self._cell_positions[0] != (n, t):
+            self._cell_positions = ((n, t), (
+                pl.Series("__row_pos", np.tile(np.arange(n, dtype=np.uint32), t)),
+                pl.Series("__tag_pos", np.repeat(np.arange(t, dtype=np.uint32), n)),
+            ))  # fmt: skip
+        return self._cell_positions[1]
 
     def _melt_transposed(self, batch: pl.DataFrame) -> pl.DataFrame:
         """A transposed file (one variable per row, samples in columns) as one reading per cell:
