@@ -22,6 +22,7 @@ as 2049 and ``50`` as 1950. Without it a text value with a two-digit year gives 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 import polars as pl
@@ -143,8 +144,9 @@ def _naive_and_aware(
             naive_e = _in_window(naive_e, two_digit_year)
     elif naive_e is not None:
         # a two-digit year read by a %Y format is a year below 100 (24-03-05 -> 0024): a cheap
-        # integer test on the hot path, where a regex over every value would not be
-        short = naive_e.dt.year() < 100
+        # integer test on the hot path, where a regex over every value would not be (a comparison
+        # with 0100-01-01, the same test as ``dt.year() < 100`` without computing the year)
+        short = naive_e < datetime(100, 1, 1)
         if two_digit_year is None:
             naive_e = pl.when(~short).then(naive_e)  # never year 0024
         else:
