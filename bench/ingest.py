@@ -9,7 +9,7 @@ Prints::
 The ingest is :func:`corpusmill.ingest.ingest_source` on a generated ``sources.yaml`` (fields mapped,
 ``read.encoding: utf-8``, an equipment registry with every alias used, UTC). The floor is the least a
 pipeline has to do with the same file: polars reads it with the timestamp parsed (wide: unpivoted)
-and writes the collected frame to a Delta table in one ``write_deltalake``. Goals: ratios >= 0.5,
+and writes the collected frame to a Delta table in one ``write_deltalake``. Goals: ratios >= 0.7,
 peak under 3 GiB.
 
 Input files are generated once (seeded, streamed in 1M-row chunks with ``write_csv``) and cached in
