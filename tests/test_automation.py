@@ -37,6 +37,13 @@ def plant(factory: Path, tmp_path: Path) -> tuple[Path, Path]:
     return out / "sources.yaml", tmp_path / "home"
 
 
+def tick(sensor: dg.SensorDefinition, **context: object) -> dg.SensorExecutionData:
+    """One evaluation of ``sensor``, in a context opened as the daemon opens one (the
+    ``corpusmill`` resource is a context manager: a run's steps hold the home through it)."""
+    with dg.build_sensor_context(**context) as ctx:  # type: ignore[arg-type]
+        return sensor.evaluate_tick(ctx)
+
+
 def _requests(data: dg.SensorExecutionData | object) -> list[tuple[str, str, list[str]]]:
     return sorted(
         (r.partition_key, r.tags["corpusmill/trigger"],
@@ -51,29 +58,29 @@ def test_a_new_file_requests_its_source_once(plant: tuple[Path, Path]) -> None:
     sensor = defs.resolve_sensor_def("source_files_sensor")
     resources = {"corpusmill": CorpusmillResource(home=str(home), sources=str(sources))}
     with dg.DagsterInstance.ephemeral() as instance:
-        first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources, definitions=defs))
+        first = tick(sensor, instance=instance, resources=resources, definitions=defs)
         # Nothing ingested yet: every source is pending, one run per source on its own partition.
         assert _requests(first) == sorted(
             (src, "source_files_sensor", [asset]) for asset, srcs in SOURCES.items() for src in srcs
         )
         assert len({r.run_key for r in first.run_requests}) == 11
-        again = sensor.evaluate_tick(
-            dg.build_sensor_context(instance=instance, resources=resources, definitions=defs, cursor=first.cursor)
+        again = tick(
+            sensor, instance=instance, resources=resources, definitions=defs, cursor=first.cursor
         )
         assert again.run_requests == [] and again.cursor == first.cursor
 
         (sources.parent / "docs" / "lathe_errata.md").write_text(
             "# Errata\n\nThe spindle limit is 3000 rpm.\n", encoding="utf-8"
         )
-        new = sensor.evaluate_tick(
-            dg.build_sensor_context(instance=instance, resources=resources, definitions=defs, cursor=again.cursor)
+        new = tick(
+            sensor, instance=instance, resources=resources, definitions=defs, cursor=again.cursor
         )
         assert _requests(new) == [("manuals", "source_files_sensor", ["staged_documents"])]
         (req,) = new.run_requests
         old = {r.partition_key: r.run_key for r in first.run_requests}
         assert req.run_key.startswith("manuals:") and req.run_key != old["manuals"]
-        last = sensor.evaluate_tick(
-            dg.build_sensor_context(instance=instance, resources=resources, definitions=defs, cursor=new.cursor)
+        last = tick(
+            sensor, instance=instance, resources=resources, definitions=defs, cursor=new.cursor
         )
         assert last.run_requests == []
 

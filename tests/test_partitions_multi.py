@@ -30,6 +30,7 @@ from corpusmill.ingest import (
     source_parts,
 )
 from corpusmill.layout import Lake
+from tests.test_automation import tick
 
 REPO = Path(__file__).resolve().parents[1]
 _STEERING = ("DAGSTER_HOME", "CORPUSMILL_HOME", "CORPUSMILL_SOURCES", "CORPUSMILL_EXECUTOR")
@@ -352,9 +353,7 @@ def test_the_sensor_and_the_nightly_schedule_ask_for_parts(tmp_path: Path) -> No
     resources = {"corpusmill": CorpusmillResource(home=str(home), sources=str(yml))}
     cfg = config.load(yml)
     with dg.DagsterInstance.ephemeral() as instance:
-        data = sensor.evaluate_tick(
-            dg.build_sensor_context(instance=instance, resources=resources, definitions=defs)
-        )
+        data = tick(sensor, instance=instance, resources=resources, definitions=defs)
         assert sorted(r.partition_key for r in data.run_requests) == sorted(
             [f"{d}|hist" for d in DAYS] + ["all|other"]
         )
@@ -365,9 +364,8 @@ def test_the_sensor_and_the_nightly_schedule_ask_for_parts(tmp_path: Path) -> No
         ingest_source(cfg, cfg.source("hist"), h.lake, run_id="r", part=DAYS[0])
         ingest_source(cfg, cfg.source("other"), h.lake, run_id="r", part=ALL)
         _write_file(tmp_path / "data/hist/line_2024-01-09_0.csv", "2024-01-09", 5)
-        again = sensor.evaluate_tick(
-            dg.build_sensor_context(instance=instance, resources=resources, definitions=defs,
-                                    cursor=data.cursor)
+        again = tick(
+            sensor, instance=instance, resources=resources, definitions=defs, cursor=data.cursor
         )
         # (days 2 and 3 are pending too: the whole source covers them)
         assert sorted(r.partition_key for r in again.run_requests) == ["all|hist"]
