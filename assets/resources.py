@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
-from typing import Self
 from pathlib import Path
+from typing import Self
 
 import dagster as dg
 

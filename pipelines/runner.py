@@ -169,13 +169,17 @@ def failure_lines(result: dg.ExecuteInProcessResult) -> list[str]:
     return lines
 
 
+#: A module path before an exception's class name, as Python prints it (`package.module.`).
+_MODULE_PATH = r"(?:[A-Za-z_]\w*\.)*"
+
+
 def one_line(message: str) -> str:
     """An error message on one line. A message that carries a Python traceback (an exception
     raised inside a reader that Arrow or Delta re-raised as text) is cut to its last line, the
     original error, without its module path."""
     if "Traceback (most recent call last)" in message:
         last = [ln for ln in message.splitlines() if ln.strip()][-1]
-        message = re.sub(r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception): ", "", last.strip())
+        message = re.sub(rf"^{_MODULE_PATH}[A-Za-z_]\w*(?:Error|Exception): ", "", last.strip())
     return " ".join(message.split())
 
 
@@ -188,4 +192,4 @@ def _root_cause(error) -> str:
     message = error.message.strip()
     # Dagster formats the message as Python prints an exception: `package.module.Class: text`.
     cls = re.escape(getattr(error, "cls_name", None) or "")
-    return re.sub(rf"^(?:[A-Za-z_]\w*\.)*{cls}: ", "", message) if cls else message
+    return re.sub(rf"^{_MODULE_PATH}{cls}: ", "", message) if cls else message
