@@ -55,6 +55,12 @@ LEDGER_VIEW = "ingest_files"
 ALIASES_VIEW = "equipment_aliases"
 
 
+#: The columns a staged table's files keep min/max statistics on: the only ones reads skip its
+#: files by (ingest replaces a file's rows by ``_file``; standardize reads it in ``_file`` and
+#: ``_row`` ranges; everything else reads it whole).
+STAGED_INDEXED = ("_file", "_row")
+
+
 def staged_view(source: str) -> str:
     return f"staged_{source}"
 
@@ -108,6 +114,7 @@ class Lake:
     # -- one table per writer ----------------------------------------------------------------
 
     def staged(self, source: str) -> Where:
+        """Each source's rows as ingested; its files keep statistics on :data:`STAGED_INDEXED`."""
         return self._at("staged", source)
 
     def standardized(self, table: str) -> Where:

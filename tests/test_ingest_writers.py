@@ -97,3 +97,35 @@ def test_writer_threads(monkeypatch: pytest.MonkeyPatch) -> None:
         writer_threads()
     monkeypatch.delenv(WRITERS_ENV)
     assert 1 <= writer_threads() <= 2
+
+
+def _stats_columns(path: Path) -> set[str]:
+    actions = pa.table(lake.open_table(path).get_add_actions(flatten=True))
+    return {
+        c.removeprefix("min.")
+        for c in actions.column_names
+        if c.startswith("min.") and actions.column(c).null_count < actions.num_rows
+    }
+
+
+@pytest.mark.parametrize("writers", [1, 2])
+def test_statistics_only_where_reads_skip_files(tmp_path: Path, writers: int) -> None:
+    df = _frame({"a.csv": 300, "b.csv": 200}).with_columns(
+        _source=pl.lit("s"), _run_id=pl.lit("r1"), unit=pl.lit("bar")
+    )
+    arrow = lake.to_arrow(df)
+    staged, other = tmp_path / "staged", tmp_path / "other"
+    lake.replace_rows_parallel(staged, _batches(df, 50), schema=arrow.schema, writers=writers,
+                               where={"_file": ["a.csv", "b.csv"]},
+                               indexed=("_file", "_row"))  # fmt: skip
+    lake.replace_rows(other, df, where={"_file": ["a.csv", "b.csv"]})
+    assert _stats_columns(staged) == {"_file", "_row"}
+    assert _stats_columns(other) == {"_file", "_row", "value", "unit"}  # not the provenance ones
+    # replacing one file still finds it by its statistics, and the other file's rows stay
+    again = _frame({"b.csv": 20}).with_columns(_source=pl.lit("s"), _run_id=pl.lit("r2"),
+                                               unit=pl.lit("bar"))  # fmt: skip
+    lake.replace_rows_parallel(staged, _batches(again, 5), schema=arrow.schema, writers=writers,
+                               where={"_file": ["b.csv"]}, indexed=("_file", "_row"))  # fmt: skip
+    out = lake.read(staged)
+    assert out.group_by("_file").len().sort("_file").rows() == [("a.csv", 300), ("b.csv", 20)]
+    assert out.filter(pl.col("_file") == "b.csv")["_run_id"].unique().to_list() == ["r2"]

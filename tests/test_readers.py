@@ -83,6 +83,16 @@ def test_quoted_delimiter_on_single_lines_uses_fast_path(tmp_path):
     assert rej["_row"].to_list() == [2]
 
 
+def test_quote_far_past_the_sample_is_still_seen(tmp_path):
+    # the quote-free shortcut scans the whole file: a quoted delimiter on the last line of a
+    # file far larger than the sample is one field, and a stray quote there is still rejected
+    plain = "".join(f"{i},v{i}\n" for i in range(1, 200_001))
+    p = _write(tmp_path, "late.csv", "id,text\n" + plain + '200001,"a,b"\n200002,te"mp\n')
+    df, rej, _ = _read(p)
+    assert df.height == 200_001 and df["text"][-1] == "a,b"
+    assert rej.select("_row", "check").rows() == [(200_002, "malformed_quotes")]
+
+
 def test_whitespace_numeric(tmp_path):
     p = _write(tmp_path, "w.txt", "t   x    y\n0.0  1.5  -2\n\n 1.0\t2.5   3\n2.0 9\n")
     df, rej, r = _read(p, "whitespace")

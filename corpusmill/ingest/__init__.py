@@ -56,7 +56,7 @@ from corpusmill.ingest.ledger import (
 )
 from corpusmill.ingest.parts import ALL, file_part, ledger_in_part, source_parts
 from corpusmill.ingest.stream import SourceStream, _prefetch
-from corpusmill.layout import Lake
+from corpusmill.layout import STAGED_INDEXED, Lake
 from corpusmill.progress import current as watcher
 from corpusmill.storage import Where
 
@@ -200,7 +200,7 @@ def _ingest_once(
             at = Lake(lake_root)
             lake.replace_rows_parallel(at.staged(src.name), _prefetch(stream.batches()),
                                        schema=stream.arrow_schema, where=where,
-                                       writers=writer_threads())  # fmt: skip
+                                       writers=writer_threads(), indexed=STAGED_INDEXED)  # fmt: skip
             lake.replace_rows(at.quarantine("ingest", src.name), stream.quarantine_frame(),
                               where=where)  # fmt: skip
             lake.replace_rows(at.aliases(src.name), stream.alias_frame(), where=where)

@@ -142,9 +142,12 @@ class _Check:
 def _line_check(
     text_path: Path, options: ReadOptions, delim: str, width: int, data_start: int
 ) -> _Check | None:
-    """Vectorised field-count check on raw lines; None when a quoted field spans lines."""
+    """Vectorised field-count check on raw lines; None when a quoted field spans lines.
+
+    A file without the quote character anywhere (most machine exports) is checked as unquoted:
+    one delimiter count per line, no quote tests."""
     line = pl.col("line")
-    q = options.quote
+    q = options.quote if options.quote and _holds(text_path, options.quote) else None
     n_raw = line.str.count_matches(delim, literal=True)
     cond = n_raw != width - 1
     if q:
@@ -191,6 +194,18 @@ def _line_check(
         if n + 1 != width:
             rejects.append((rec, raw, _fields_reason(n + 1, width), "ragged_row"))
     return _Check(rejects, blanks, None)
+
+
+def _holds(path: Path, text: str) -> bool:
+    """Whether the file's bytes contain ``text`` anywhere (one memchr scan, not a line split)."""
+    import mmap
+
+    needle = text.encode("utf-8")
+    with open(path, "rb") as f:
+        if f.seek(0, 2) == 0:
+            return False
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            return m.find(needle) >= 0
 
 
 _CR = "\ue000"  # a bare CR inside a line, hidden from the csv module (which splits on it)
