@@ -96,8 +96,6 @@ def to_si(unit: str) -> tuple[float, float, str]:
     UnitError
         pint cannot parse ``unit`` (the message names it and the fix).
     """
-    import pint
-
     stripped = unit.strip()
     if stripped in AMBIGUOUS:
         readings, fix = AMBIGUOUS[stripped]
@@ -114,7 +112,8 @@ def to_si(unit: str) -> tuple[float, float, str]:
     try:
         zero = ureg.Quantity(0.0, name).to_base_units()
         one = ureg.Quantity(1.0, name).to_base_units()
-    except (pint.errors.PintError, AttributeError, TypeError, ValueError, SyntaxError) as e:
+    except Exception as e:  # noqa: BLE001 - pint parses with Python's tokenizer and eval: an
+        # unbalanced '(' is a tokenize.TokenError, others are Pint/Attribute/Type/Value/Syntax errors
         msg = f"unknown unit {unit!r} ({e}); use pint syntax such as 'degC', 'bar', 'm**3/h'"
         raise UnitError(msg) from None
     offset = float(zero.magnitude)

@@ -81,13 +81,20 @@ def safe_load(text: str) -> Any:
 
 def read_mapping(path: Path, what: str, error: type[Exception]) -> dict[str, Any]:
     """The top-level mapping of a YAML file; ``error`` (naming the file) when it is missing,
-    not YAML, has a duplicated key (naming the line and the key), or is not a mapping. ``what``
+    not UTF-8 (naming the byte and line), not YAML, has a duplicated key (naming the line and the key), or is not a mapping. ``what``
     names the file's role, e.g. "sources file". Read with :class:`Loader`: only ``true``/``false``
     are booleans (``on``, ``no`` ... stay strings)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise error(f"{path}: {what} not found") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        msg = (f"{path}: the {what} is not UTF-8: byte 0x{data[e.start]:02x} at offset {e.start} "
+               f"(line {line}); save it as UTF-8")  # fmt: skip
+        raise error(msg) from None
     try:
         raw = safe_load(text)
     except DuplicateKeyError as e:

@@ -1,10 +1,9 @@
 """Fuzzing the readers and the sources loader with malformed bytes and YAML (hypothesis,
-derandomized so CI runs the same cases every time).
+derandomized so CI runs the same cases every time; the byte-level, coverage-guided fuzzer of
+every format is ``tests/fuzz_atheris.py``).
 
-Every failure must be the project's typed error (:class:`~corpusmill.readers.ReaderError`,
-:class:`~corpusmill.config.ConfigError`) with a message, never a parser's own (polars
-``ComputeError``, pyarrow, Delta, ``UnicodeDecodeError``), and no row is dropped silently: the rows
-a reader returns plus its rejects are the records it counted.
+The promises checked (``tests/fuzzing.py``): every failure is the project's typed error with a
+message, never a parser's own, and no row is dropped silently.
 """
 
 from __future__ import annotations
@@ -13,14 +12,15 @@ import json
 import tempfile
 from pathlib import Path
 
-import polars as pl
+import pytest
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from corpusmill import config, readers
-from corpusmill.config import ReadOptions
-from tests.test_ingest import _project, _run
+from corpusmill.config import ConfigError, ReadOptions
+from tests.fuzzing import load_checked, read_checked, targets
+from tests.test_ingest import _project, _quarantine, _run
 
 FUZZ = settings(
     derandomize=True, deadline=None, database=None,
@@ -38,39 +38,11 @@ header_plus = st.tuples(
 ).map(b"".join)
 
 
-def _write(data: bytes, suffix: str) -> Path:
-    fd, name = tempfile.mkstemp(suffix=suffix)
-    with open(fd, "wb") as f:
-        f.write(data)
-    return Path(name)
-
-
-def _read_checked(data: bytes, fmt: str, options: ReadOptions) -> None:
-    path = _write(data, f".{fmt}")
-    try:
-        try:
-            rr = readers.read_table(str(path), fmt, options)
-        except readers.ReaderError as e:
-            assert str(e).strip()
-            return
-        try:
-            frame = rr.frame.collect()
-        finally:
-            rr.close()
-        assert frame.columns[-1] == "_row"
-        if rr.rows_delivered is not None:
-            assert frame.height + rr.rejects.height == rr.rows_delivered, (data, frame, rr.rejects)
-        rows = frame["_row"].to_list() + rr.rejects["_row"].to_list()
-        assert len(rows) == len(set(rows)), "a record is both kept and rejected, or kept twice"
-    finally:
-        path.unlink()
-
-
 @settings(FUZZ, max_examples=300)
 @given(data=header_plus, fmt=st.sampled_from(["csv", "tsv", "whitespace"]))
 @example(data=b'a,b,c\n\n"', fmt="tsv")  # found: a blank line in a one-column file was lost
 def test_fuzz_delimited_reader(data: bytes, fmt: str) -> None:
-    _read_checked(data, fmt, ReadOptions())
+    read_checked(data, fmt, ReadOptions())
 
 
 @settings(FUZZ, max_examples=300)
@@ -79,7 +51,7 @@ def test_fuzz_delimited_reader(data: bytes, fmt: str) -> None:
 @example(data=b"a")  # found: too few fields likewise
 @example(data=b';\n;"",')  # found: text after a closing quote was a polars ComputeError
 def test_fuzz_delimited_reader_declared_utf8_headerless(data: bytes) -> None:
-    _read_checked(data, "csv", ReadOptions(encoding="utf-8", header=False, columns=["a", "b"]))
+    read_checked(data, "csv", ReadOptions(encoding="utf-8", header=False, columns=["a", "b"]))
 
 
 _JSON_VALUES = st.recursive(
@@ -104,7 +76,7 @@ def test_fuzz_json_readers(doc: list, cut: int, noise: bytes, fmt: str) -> None:
     else:
         text = b"\n".join(json.dumps(d).encode() for d in doc)
     data = text[:cut] + noise + text[cut:] if cut < len(text) else text
-    _read_checked(data, fmt, ReadOptions())
+    read_checked(data, fmt, ReadOptions())
 
 
 # -- the sources file ---------------------------------------------------------------------------
@@ -129,29 +101,19 @@ _ODD = st.one_of(
 )  # fmt: skip
 
 
-def _load_checked(text: str) -> None:
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "sources.yaml"
-        p.write_text(text, encoding="utf-8", errors="surrogatepass")
-        try:
-            config.load(p)
-        except config.ConfigError as e:
-            assert str(e).strip()
-
-
 @FUZZ
 @given(key=st.sampled_from(_KEYS), value=_ODD)
 def test_fuzz_sources_yaml_values(key: str, value: object) -> None:
     doc = json.loads(json.dumps(_BASE))
     doc["sources"][0][key] = value
-    _load_checked(yaml.safe_dump(doc, allow_unicode=True))
+    load_checked(yaml.safe_dump(doc, allow_unicode=True))
 
 
 @FUZZ
 @given(cut=st.integers(min_value=0, max_value=400), junk=st.text(max_size=6))
 def test_fuzz_sources_yaml_text(cut: int, junk: str) -> None:
     text = yaml.safe_dump(_BASE)
-    _load_checked(text[:cut] + junk + text[cut:])
+    load_checked(text[:cut] + junk + text[cut:])
 
 
 # -- whole ingest: conservation -----------------------------------------------------------------
@@ -182,3 +144,46 @@ def test_fuzz_ingest_conserves_rows(rows: list[list[str]]) -> None:
         staged = root / "staged"
         assert staged.exists() or fr.rows_kept == 0
 
+
+
+# -- what the byte-level fuzzer (tests/fuzz_atheris.py) found, pinned ---------------------------
+
+
+def test_sources_file_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    p = tmp_path / "sources.yaml"
+    p.write_bytes(b"version: 1\nsources:\n  - name: caf\xe9\n")  # found: a raw UnicodeDecodeError
+    with pytest.raises(ConfigError, match=r"not UTF-8: byte 0xe9 at offset 33 \(line 3\)"):
+        config.load(p)
+
+
+def test_unbalanced_unit_is_refused_when_the_sources_file_loads(tmp_path: Path) -> None:
+    doc = json.loads(json.dumps(_BASE))
+    doc["sources"][0]["units"] = {"value": "degC("}  # found: pint's tokenize.TokenError leaked
+    p = tmp_path / "sources.yaml"
+    p.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"unknown unit 'degC\('"):
+        config.load(p)
+
+
+def test_unbalanced_unit_in_a_data_cell_is_quarantined(tmp_path: Path) -> None:
+    sources = (
+        "  - name: line\n    site: plant\n    kind: sensor\n    path: data/*.csv\n"
+        "    format: csv\n    fields: {ts_utc: time, equipment_id: machine, signal: tag, "
+        "value: value, unit: u}\n"
+    )
+    text = ("time,machine,tag,value,u\n2024-03-05 10:00,CNC-01,temp,20,degC\n"
+            "2024-03-05 10:01,CNC-01,temp,21,degC(\n")  # fmt: skip
+    cfg, root = _project(tmp_path, sources, {"a.csv": text})
+    (fr,) = _run(cfg, root).files
+    assert (fr.status, fr.rows_kept, fr.rows_quarantined) == ("ingested", 1, 1)
+    q = _quarantine(root)
+    assert q.select("_row", "raw_value").rows() == [(2, "degC(")]
+    assert "unknown unit 'degC('" in q["reason"][0]
+
+
+def test_excel_is_read_whatever_the_file_is_named(tmp_path: Path) -> None:
+    (target,) = [t for t in targets() if t.name == "excel"]
+    p = tmp_path / "lab export.dat"  # found: openpyxl refused any name not ending in .xlsx
+    p.write_bytes(target.seed)
+    with readers.read_table(str(p), "excel", ReadOptions()) as rr:
+        assert rr.collect().select("machine", "_row").rows() == [("CNC-01", 1), ("1号机床", 2)]

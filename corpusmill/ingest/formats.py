@@ -51,16 +51,7 @@ def _open(
         chunk = max(1, 4 * BATCH_ROWS // max(1, len(rr.columns)))
 
     def batches() -> Iterator[pl.DataFrame]:
-        stream = rr.frame.collect_batches(chunk_size=chunk)
-        while True:
-            try:
-                batch = next(stream)
-            except StopIteration:
-                return
-            except pl.exceptions.PolarsError as e:  # the reader's checks should have caught it
-                detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                msg = f"{file}: cannot parse as {src.format}: {detail}"
-                raise readers.ReaderError(msg) from None
+        for batch in rr.batches(chunk):
             for spec, right in joins:
                 batch = _join(batch, spec, right)
             yield batch
@@ -81,7 +72,7 @@ def _read_join(cfg: SourcesConfig, spec, storage_options, workdir):
     path = spec.path if is_uri(spec.path) else str((cfg.base_dir / spec.path).resolve())
     rr = readers.read_table(path, spec.format, spec.read, storage_options=storage_options,
                             workdir=workdir)  # fmt: skip
-    right = rr.frame.drop("_row").collect()
+    right = rr.collect().drop("_row")
     keys = list(spec.on.values())
     dup = right.filter(pl.struct(keys).is_duplicated())
     if dup.height:
@@ -109,7 +100,7 @@ def _read_sidecar(
     sc = src.sidecar
     path = sc.path if is_uri(sc.path) else str((cfg.base_dir / sc.path).resolve())
     rr = readers.read_table(path, sc.format, sc.read, storage_options=storage_options)
-    frame = rr.frame.collect()
+    frame = rr.collect()
     if sc.file_column not in frame.columns:
         msg = f"source {src.name!r}: sidecar {path} has no column {sc.file_column!r}"
         raise IngestError(msg)

@@ -26,13 +26,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import polars as pl
-
 from corpusmill.config import Format, ReadOptions
 from corpusmill.readers.delimited import _read_delimited
 from corpusmill.readers.documents import read_document
 from corpusmill.readers.encoding import detect_encoding
-from corpusmill.readers.errors import ReaderError
+from corpusmill.readers.errors import ReaderError, is_parser_error, parser_error
 from corpusmill.readers.excel import _read_excel
 from corpusmill.readers.files import _local, sha256_file
 from corpusmill.readers.json import _read_json, _read_jsonl
@@ -83,16 +81,14 @@ def read_table(
         (the message names the codec, byte offset and line), or not the declared format.
     """
     try:
-        return _read_table(path, fmt, options, storage_options, workdir)
+        result = _read_table(path, fmt, options, storage_options, workdir)
     except Exception as e:
         # the checks before the parse should have caught it; never leak a parser's own error
-        if not isinstance(e, pl.exceptions.PolarsError) and not type(e).__module__.startswith(
-            "pyarrow"
-        ):
+        if not is_parser_error(e):
             raise
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        msg = f"{path}: cannot read as {fmt}: {detail}"
-        raise ReaderError(msg) from None
+        raise parser_error(path, fmt, e) from None
+    result.path, result.format = str(path), fmt
+    return result
 
 
 def _read_table(

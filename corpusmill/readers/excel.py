@@ -16,9 +16,12 @@ from corpusmill.readers.results import ReadResult, _fields_reason, _rejects
 def _read_excel(path: str, options: ReadOptions, local: Path) -> ReadResult:
     import openpyxl
 
+    # a file object, not the path: the declared format decides, not the file name's extension
+    fh = open(local, "rb")  # noqa: SIM115 - closed with the workbook below
     try:
-        wb = openpyxl.load_workbook(local, read_only=True, data_only=True)
+        wb = openpyxl.load_workbook(fh, read_only=True, data_only=True)
     except Exception as e:  # openpyxl raises many types for a non-xlsx file
+        fh.close()
         msg = f"{path}: not an .xlsx workbook: {e}"
         raise ReaderError(msg) from None
     try:
@@ -65,6 +68,7 @@ def _read_excel(path: str, options: ReadOptions, local: Path) -> ReadResult:
             columns.update(dict.fromkeys(cols))
     finally:
         wb.close()
+        fh.close()
     df = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     cols = list(columns)
     order = [*cols, *(["_sheet"] if "_sheet" in df.columns else []), "_row"]

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from corpusmill.config import ReadOptions
+from corpusmill.readers.errors import is_parser_error, parser_error
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
 RAW_MAX = 500  # raw_value is truncated to this many characters
 
@@ -40,6 +41,40 @@ class ReadResult:
     rejects: pl.DataFrame
     rows_delivered: int | None
     temp_files: list[Path] = field(default_factory=list, repr=False)
+    #: the file and format it was read as (set by ``read_table``), named by parse errors
+    path: str = field(default="", repr=False)
+    format: str = field(default="", repr=False)
+
+    def batches(self, chunk_size: int) -> Iterator[pl.DataFrame]:
+        """The rows in batches of at most ``chunk_size``, as the ingest reads them.
+
+        Raises
+        ------
+        ReaderError
+            A parse error that only shows when the rows are decoded (a corrupt Parquet page, a
+            malformed line the reader's checks let through), naming the file.
+        """
+        stream = self.frame.collect_batches(chunk_size=chunk_size)
+        while True:
+            with self._parse_errors():
+                batch = next(stream, None)
+            if batch is None:
+                return
+            yield batch
+
+    def collect(self) -> pl.DataFrame:
+        """All rows at once (small files: joins, sidecars); parse errors as in :meth:`batches`."""
+        with self._parse_errors():
+            return self.frame.collect()
+
+    @contextlib.contextmanager
+    def _parse_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except Exception as e:
+            if not is_parser_error(e):
+                raise
+            raise parser_error(self.path, self.format, e) from None
 
     def close(self) -> None:
         for p in self.temp_files:
