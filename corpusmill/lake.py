@@ -543,6 +543,21 @@ def scan(path: str | Path, *, version: int | None = None) -> pl.LazyFrame:
     return pl.scan_delta(str(path), version=version, storage_options=storage_options(str(path)))
 
 
+def slices(lf: pl.LazyFrame, rows: int, *, total: int) -> Iterator[pl.DataFrame]:
+    """The ``total`` rows of ``lf`` in order, ``rows`` at a time, each slice collected only when
+    the consumer asks for the next.
+
+    Warnings
+    --------
+    Not ``LazyFrame.collect_batches``: polars runs that query ahead of a slower consumer and
+    buffers what it has not yet handed on without bound (a Delta write fed from it held 3.3 GiB
+    of a 52 M-row table; fed by slices, 0.9 GiB). A slice of a Parquet or Delta scan reads only
+    the row groups it covers.
+    """
+    for offset in range(0, total, rows):
+        yield lf.slice(offset, rows).collect()
+
+
 def files(path: str | Path, *, version: int | None = None) -> list[str]:
     """The Parquet files that make up a version: absolute local paths (for DuckDB's
     read_parquet), or ``s3://`` URIs for a lake on object storage."""

@@ -335,3 +335,24 @@ def test_package_api_and_lazy_imports():
         "'read_document', 'read_table', 'sha256_file']",
         "[]",
     ]
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 8 << 20])
+def test_the_quote_scan_finds_a_quote_wherever_the_blocks_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    from corpusmill.readers import delimited
+
+    monkeypatch.setattr(delimited, "_SCAN_BLOCK", block)
+    p = tmp_path / "a.csv"
+    for data, needle, found in [
+        (b"", '"', False), (b"a,b\n1,2\n", '"', False), (b'a,b\n1,"2"\n', '"', True),
+        ("a,b\n1,中\n".encode(), "中", True), ("a,b\n1,\xe4\xb8".encode("latin-1"), "中", False),
+        ("中".encode(), "中", True),
+    ]:  # fmt: skip
+        p.write_bytes(data)
+        assert delimited._holds(p, needle) is found, (data, needle)
+    # and the reader takes the quote-aware path for a quoted field spanning lines past a block
+    p.write_bytes(b'a,b\n' + b"1,2\n" * 5 + b'3,"x\ny"\n')
+    with read_table(str(p), "csv", ReadOptions(encoding="utf-8", delimiter=",")) as rr:
+        assert rr.collect()["b"].to_list() == ["2"] * 5 + ["x\ny"]

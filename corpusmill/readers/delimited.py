@@ -197,15 +197,27 @@ def _line_check(
 
 
 def _holds(path: Path, text: str) -> bool:
-    """Whether the file's bytes contain ``text`` anywhere (one memchr scan, not a line split)."""
-    import mmap
+    """Whether the file's bytes contain ``text`` anywhere: a memchr scan per 8 MiB block.
 
+    Blocks, not one ``mmap`` of the file: every page a mapping touches counts in the process's
+    resident memory until it is unmapped, and a 2.6 GiB export then showed as a 2.7 GiB peak.
+    """
     needle = text.encode("utf-8")
-    with open(path, "rb") as f:
-        if f.seek(0, 2) == 0:
-            return False
-        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-            return m.find(needle) >= 0
+    keep = len(needle) - 1  # a needle cut by a block boundary is found in the next block
+    block = bytearray(_SCAN_BLOCK + keep)
+    view = memoryview(block)
+    with open(path, "rb", buffering=0) as f:
+        carried = 0
+        while n := f.readinto(view[carried:carried + _SCAN_BLOCK]):
+            end = carried + n
+            if block.find(needle, 0, end) >= 0:
+                return True
+            carried = min(keep, end)
+            block[:carried] = block[end - carried:end]
+    return False
+
+
+_SCAN_BLOCK = 8 << 20
 
 
 _CR = "\ue000"  # a bare CR inside a line, hidden from the csv module (which splits on it)
