@@ -8,6 +8,9 @@ Prints::
                                          (goal < 3: flat memory)
     bench: scale.parallel_speedup_2 V    two sources' ingests one after the other / the two at once
                                          in two processes (goal >= 1.5 on 2 cores)
+    bench: scale.parallel_ceiling_2 V    the most any scheduler can get here: the one-after-the-
+                                         other wall / (its CPU seconds / cores). One ingest that
+                                         keeps 1.5 of 2 cores busy caps two at once at 1.33.
 
 Each size is one ``corpusmill run`` equivalent (:func:`pipelines.runner.run_pipeline`, in a child
 process so its peak RSS is its own) on a fresh home: the sample factory at a scale proportional
@@ -144,9 +147,14 @@ def _two_sources(work: Path, rows: int) -> Path:
     return path
 
 
-def _ingests(sources: Path, lake_root: Path, names: list[str], *, parallel: bool) -> float:
+def _ingests(sources: Path, lake_root: Path, names: list[str], *, parallel: bool
+             ) -> tuple[float, float]:  # fmt: skip
+    """(wall seconds, CPU seconds of the child processes) of ingesting ``names``."""
+    import resource
+
     cmds = [[sys.executable, "-m", "bench.scale", "--child-ingest", str(sources), str(lake_root), n]
             for n in names]  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     if parallel:
         procs = [subprocess.Popen(c, cwd=ROOT) for c in cmds]
@@ -155,7 +163,9 @@ def _ingests(sources: Path, lake_root: Path, names: list[str], *, parallel: bool
         codes = [subprocess.run(c, cwd=ROOT, check=False).returncode for c in cmds]
     if any(codes):
         raise SystemExit(f"bench: scale ingest child failed: exit codes {codes}")
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,11 +210,17 @@ def main(argv: list[str] | None = None) -> int:
                   + ("" if hi == 50 else f"  # at {hi:g}M, not 50M"), flush=True)  # fmt: skip
         if "parallel" not in skip:
             sources = _two_sources(work, ns.parallel_rows)
-            seq = _ingests(sources, work / "lake_seq", ["hist_a", "hist_b"], parallel=False)
-            par = _ingests(sources, work / "lake_par", ["hist_a", "hist_b"], parallel=True)
+            seq, seq_cpu = _ingests(sources, work / "lake_seq", ["hist_a", "hist_b"], parallel=False)
+            par, par_cpu = _ingests(sources, work / "lake_par", ["hist_a", "hist_b"], parallel=True)
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+            # one after the other, each ingest kept seq_cpu / seq cores busy; at once, the two
+            # cannot finish before their CPU seconds spread over every core: the ceiling
+            ceiling = min(2.0, seq / (seq_cpu / (cores or 1)))
             print(f"bench: scale two sources x {ns.parallel_rows:,} rows: one after the other "
-                  f"{seq:.1f}s, at once {par:.1f}s", flush=True)  # fmt: skip
+                  f"{seq:.1f}s ({seq_cpu:.1f} CPU-s, {seq_cpu / seq:.2f} cores busy), at once "
+                  f"{par:.1f}s ({par_cpu:.1f} CPU-s) on {cores} cores", flush=True)  # fmt: skip
             print(f"bench: scale.parallel_speedup_2 {seq / par:.2f}", flush=True)
+            print(f"bench: scale.parallel_ceiling_2 {ceiling:.2f}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
