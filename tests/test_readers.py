@@ -12,7 +12,7 @@ import pytest
 from corpusmill.config import ReadOptions
 from corpusmill.readers import ReaderError, detect_encoding, read_document, read_table, sha256_file
 
-EXCAVATORS = Path("/work/shared/datasets/excavator-mwo/excavators.csv")
+EXCAVATORS = Path(__file__).parent / "fixtures" / "real-datasets" / "excavator-mwo" / "excavators.csv"
 
 
 def _write(tmp_path: Path, name: str, data: bytes | str, encoding: str = "utf-8") -> str:
@@ -172,7 +172,7 @@ def test_detect_encoding_rules():
 
 
 def test_excel_two_sheets(tmp_path):
-    openpyxl = pytest.importorskip("openpyxl")
+    import openpyxl
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = "line1"
@@ -296,7 +296,6 @@ def test_workdir_and_close(tmp_path):
     assert not list(work.iterdir())
 
 
-@pytest.mark.skipif(not EXCAVATORS.exists(), reason="shared dataset not mounted")
 def test_real_excavators_file():
     r = read_table(str(EXCAVATORS), "csv", ReadOptions())
     df = r.frame.collect()
