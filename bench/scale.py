@@ -11,6 +11,9 @@ Prints::
     bench: scale.parallel_ceiling_2 V    the most any scheduler can get here: the one-after-the-
                                          other wall / (its CPU seconds / cores). One ingest that
                                          keeps 1.5 of 2 cores busy caps two at once at 1.33.
+    bench: scale.parallel_speedup_2_floor V  the same two files through the raw libraries (polars
+                                         read + one write_deltalake each), one after the other /
+                                         at once: what the libraries themselves gain here
 
 Each size is one ``corpusmill run`` equivalent (:func:`pipelines.runner.run_pipeline`, in a child
 process so its peak RSS is its own) on a fresh home: the sample factory at a scale proportional
@@ -147,13 +150,30 @@ def _two_sources(work: Path, rows: int) -> Path:
     return path
 
 
+def _floor_child(csv: str, out: str) -> int:
+    from bench.ingest import run_floor_long
+
+    run_floor_long(Path(csv), Path(out))
+    return 0
+
+
 def _ingests(sources: Path, lake_root: Path, names: list[str], *, parallel: bool
              ) -> tuple[float, float]:  # fmt: skip
     """(wall seconds, CPU seconds of the child processes) of ingesting ``names``."""
+    return _children([["--child-ingest", str(sources), str(lake_root), n] for n in names],
+                     parallel=parallel)  # fmt: skip
+
+
+def _floors(csv: Path, out: Path, *, parallel: bool) -> tuple[float, float]:
+    """The same for the raw libraries: two polars reads of ``csv``, each with one write_deltalake."""
+    return _children([["--child-floor", str(csv), str(out / k)] for k in ("a", "b")],
+                     parallel=parallel)  # fmt: skip
+
+
+def _children(args: list[list[str]], *, parallel: bool) -> tuple[float, float]:
     import resource
 
-    cmds = [[sys.executable, "-m", "bench.scale", "--child-ingest", str(sources), str(lake_root), n]
-            for n in names]  # fmt: skip
+    cmds = [[sys.executable, "-m", "bench.scale", *a] for a in args]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     if parallel:
@@ -162,7 +182,7 @@ def _ingests(sources: Path, lake_root: Path, names: list[str], *, parallel: bool
     else:
         codes = [subprocess.run(c, cwd=ROOT, check=False).returncode for c in cmds]
     if any(codes):
-        raise SystemExit(f"bench: scale ingest child failed: exit codes {codes}")
+        raise SystemExit(f"bench: scale child failed: exit codes {codes}")
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
@@ -176,11 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", default="", help="comma list of graph, parallel to skip")
     ap.add_argument("--child-graph", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--child-ingest", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--child-floor", nargs=2, help=argparse.SUPPRESS)
     ns = ap.parse_args(argv)
     if ns.child_graph:
         return _child_graph(*ns.child_graph)
     if ns.child_ingest:
         return _ingest_child(*ns.child_ingest)
+    if ns.child_floor:
+        return _floor_child(*ns.child_floor)
     skip = {s.strip() for s in ns.skip.split(",") if s.strip()}
     sizes = [float(s) for s in ns.sizes.split(",") if s.strip()]
     OUT.mkdir(parents=True, exist_ok=True)
@@ -221,6 +244,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"{par:.1f}s ({par_cpu:.1f} CPU-s) on {cores} cores", flush=True)  # fmt: skip
             print(f"bench: scale.parallel_speedup_2 {seq / par:.2f}", flush=True)
             print(f"bench: scale.parallel_ceiling_2 {ceiling:.2f}", flush=True)
+            csv = long_file(ns.parallel_rows)
+            fseq, fseq_cpu = _floors(csv, work / "floor_seq", parallel=False)
+            fpar, _ = _floors(csv, work / "floor_par", parallel=True)
+            print(f"bench: scale the raw libraries (polars read + write_deltalake) on the same two "
+                  f"files: one after the other {fseq:.1f}s ({fseq_cpu / fseq:.2f} cores busy), at "
+                  f"once {fpar:.1f}s", flush=True)  # fmt: skip
+            print(f"bench: scale.parallel_speedup_2_floor {fseq / fpar:.2f}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -187,3 +187,63 @@ def test_excel_is_read_whatever_the_file_is_named(tmp_path: Path) -> None:
     p.write_bytes(target.seed)
     with readers.read_table(str(p), "excel", ReadOptions()) as rr:
         assert rr.collect().select("machine", "_row").rows() == [("CNC-01", 1), ("1号机床", 2)]
+
+
+def test_a_pdf_whose_page_names_no_parent_is_a_reader_error(tmp_path: Path) -> None:
+    p = tmp_path / "manual.pdf"  # found: pypdf's AttributeError from deep in extract_text
+    p.write_bytes(
+        b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages "
+        b"/Kids [3 0 R] /Count 1 >>\nendobj\n3 0 obj\n<< /Type /Page /Parent 0 0 R /MediaBox "
+        b"[0 0 6120 n \n0000000115 00000 n \n0000000241 00000 n \n0000000352 00000 n \ntrailer\n"
+        b"<< /Size 6 /Root 1 0 R >>\nstartxref\n422\n%%EOF\n"
+    )
+    with pytest.raises(readers.ReaderError, match="manual.pdf: not a readable PDF: 'NoneType'"):
+        readers.read_document(str(p), "pdf", ReadOptions())
+
+
+FEWER_ROWS = Path(__file__).parent / "fixtures" / "fuzz" / "parquet-footer-counts-more-rows.parquet"
+
+
+def test_a_parquet_file_that_decodes_to_fewer_rows_than_its_footer_is_an_error() -> None:
+    # found: the footer says 3 rows (row groups of 2 and 1); polars' decoder panics in a worker
+    # thread, and either the panic reaches Python (pyo3's PanicException, a BaseException) or
+    # the stream simply ends with no row and no error
+    either = r"parquet-footer-counts-more-rows.parquet: cannot read as parquet: (the file holds 3 records but 0 rows were read|.*Panic)"
+    with readers.read_table(str(FEWER_ROWS), "parquet", ReadOptions()) as rr:
+        assert rr.rows_delivered == 3
+        for _ in range(3):
+            with pytest.raises(readers.ReaderError, match=either):
+                list(rr.batches(1000))
+            with pytest.raises(readers.ReaderError, match=either):
+                rr.collect()
+
+
+def test_the_ingest_quarantines_the_file_and_says_why(tmp_path: Path) -> None:
+    sources = (
+        "  - name: line\n    site: plant\n    kind: sensor\n    path: data/*.parquet\n"
+        "    format: parquet\n    fields: {ts_utc: time, value: value}\n    constants: {signal: temp}\n"
+        "    equipment: CNC-01\n"
+    )
+    cfg, root = _project(tmp_path, sources, {"a.parquet": FEWER_ROWS.read_bytes()})
+    (fr,) = _run(cfg, root).files
+    assert fr.status == "failed" and "a.parquet: cannot read as parquet: " in fr.message
+    q = _quarantine(root)
+    assert q["check"].to_list() == ["unreadable_file"]
+
+
+def test_a_sqlite_text_cell_that_is_not_utf8_rejects_its_row(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "lab.sqlite"  # found: sqlite3's UnicodeDecodeError ended the whole read
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE t (lot TEXT, value REAL, raw BLOB)")
+    con.execute("INSERT INTO t VALUES ('L1', 1.5, x'ff00')")
+    con.execute("INSERT INTO t VALUES (CAST(x'4c32ff' AS TEXT), 2.5, NULL)")
+    con.commit()
+    con.close()
+    with readers.read_table(str(db), "sqlite", ReadOptions(query="SELECT * FROM t")) as rr:
+        good = rr.collect()
+        assert good.select("lot", "value", "raw", "_row").rows() == [("L1", 1.5, b"\xff\x00", 1)]
+        assert rr.rejects.select("_row", "check").rows() == [(2, "bad_text")]
+        assert rr.rejects["reason"][0] == "column 'lot': text is not UTF-8 (byte 0xff at offset 2)"
+        assert rr.rejects["raw_value"][0] == "b'L2\\xff',2.5,None"

@@ -82,7 +82,7 @@ def read_table(
     """
     try:
         result = _read_table(path, fmt, options, storage_options, workdir)
-    except Exception as e:
+    except BaseException as e:  # a Rust panic arrives as a BaseException
         # the checks before the parse should have caught it; never leak a parser's own error
         if not is_parser_error(e):
             raise

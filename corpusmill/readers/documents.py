@@ -30,7 +30,6 @@ def read_document(
     """
     if fmt == "pdf":
         from pypdf import PdfReader
-        from pypdf.errors import PdfReadError
 
         with _open(str(path), storage_options) as f:
             data = f.read()
@@ -39,8 +38,10 @@ def read_document(
             pages = [p.extract_text() or "" for p in reader.pages]
             meta = reader.metadata
             title = (meta.title if meta else None) or None
-        except (PdfReadError, ValueError, KeyError) as e:
-            msg = f"{path}: not a readable PDF: {e}"
+        except Exception as e:  # noqa: BLE001 - pypdf on damaged bytes raises PdfReadError and
+            # also AttributeError, TypeError, IndexError, RecursionError ... from deep in a page
+            detail = str(e) or type(e).__name__
+            msg = f"{path}: not a readable PDF: {detail}"
             raise ReaderError(msg) from None
         return Document("\n\n".join(pages).strip(), title, None, len(pages))
     if fmt not in ("text", "markdown"):

@@ -8,10 +8,15 @@ class ReaderError(ValueError):
 
 
 def is_parser_error(e: BaseException) -> bool:
-    """An error a parser library raised (polars, pyarrow) that the reader's own checks missed."""
+    """An error a parser library raised (polars, pyarrow) that the reader's own checks missed,
+    including a panic of polars' Rust code (pyo3's ``PanicException``, a ``BaseException``)."""
     import polars as pl
 
-    return isinstance(e, pl.exceptions.PolarsError) or type(e).__module__.startswith("pyarrow")
+    return (
+        isinstance(e, pl.exceptions.PolarsError)
+        or type(e).__module__.startswith("pyarrow")
+        or type(e).__name__ == "PanicException"
+    )
 
 
 def parser_error(path: str, fmt: str, e: BaseException) -> ReaderError:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from corpusmill.config import ReadOptions
-from corpusmill.readers.errors import is_parser_error, parser_error
+from corpusmill.readers.errors import ReaderError, is_parser_error, parser_error
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -52,26 +52,42 @@ class ReadResult:
         ------
         ReaderError
             A parse error that only shows when the rows are decoded (a corrupt Parquet page, a
-            malformed line the reader's checks let through), naming the file.
+            malformed line the reader's checks let through), or fewer rows than the file holds,
+            naming the file.
         """
         stream = self.frame.collect_batches(chunk_size=chunk_size)
+        read = 0
         while True:
             with self._parse_errors():
                 batch = next(stream, None)
             if batch is None:
-                return
+                break
+            read += batch.height
             yield batch
+        self._check_count(read)
+
+    def _check_count(self, read: int) -> None:
+        """Rows read plus rows rejected must be the records the file holds (a Parquet footer's
+        row count, the data lines of a delimited file): a damaged file that decodes to fewer
+        rows is an error, not a silent loss."""
+        if self.rows_delivered is not None and read + self.rejects.height != self.rows_delivered:
+            msg = (f"{self.path}: cannot read as {self.format}: the file holds "
+                   f"{self.rows_delivered:,} records but {read:,} rows were read and "
+                   f"{self.rejects.height:,} rejected")  # fmt: skip
+            raise ReaderError(msg)
 
     def collect(self) -> pl.DataFrame:
         """All rows at once (small files: joins, sidecars); parse errors as in :meth:`batches`."""
         with self._parse_errors():
-            return self.frame.collect()
+            frame = self.frame.collect()
+        self._check_count(frame.height)
+        return frame
 
     @contextlib.contextmanager
     def _parse_errors(self) -> Iterator[None]:
         try:
             yield
-        except Exception as e:
+        except BaseException as e:  # a Rust panic arrives as a BaseException
             if not is_parser_error(e):
                 raise
             raise parser_error(self.path, self.format, e) from None
