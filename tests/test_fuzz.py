@@ -247,3 +247,19 @@ def test_a_sqlite_text_cell_that_is_not_utf8_rejects_its_row(tmp_path: Path) -> 
         assert rr.rejects.select("_row", "check").rows() == [(2, "bad_text")]
         assert rr.rejects["reason"][0] == "column 'lot': text is not UTF-8 (byte 0xff at offset 2)"
         assert rr.rejects["raw_value"][0] == "b'L2\\xff',2.5,None"
+
+
+def test_a_sqlite_column_name_that_is_not_utf8_is_a_reader_error(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "lab.sqlite"
+    con = sqlite3.connect(db)
+    con.execute('CREATE TABLE t ("abcd" TEXT)')
+    con.execute("INSERT INTO t VALUES ('x')")
+    con.commit()
+    con.close()
+    data = bytearray(db.read_bytes())
+    data[data.find(b'"abcd"') + 2] = 0xFF  # the schema SQLite stores now names column "a\xffcd"
+    db.write_bytes(bytes(data))
+    with pytest.raises(readers.ReaderError, match="lab.sqlite: a column name in the result is not UTF-8"):
+        readers.read_table(str(db), "sqlite", ReadOptions(query="SELECT * FROM t"))

@@ -29,6 +29,9 @@ def _read_sqlite(path: str, options: ReadOptions, local: Path) -> ReadResult:
     except sqlite3.Error as e:
         msg = f"{path}: SQLite query failed: {e} (query: {options.query!r})"
         raise ReaderError(msg) from None
+    except UnicodeDecodeError as e:  # a column name (TEXT cells go through _decode)
+        msg = f"{path}: a column name in the result is not UTF-8 ({e.reason} at byte {e.start})"
+        raise ReaderError(msg) from None
     finally:
         con.close()
     rows, bad = [], []
