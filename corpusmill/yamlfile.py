@@ -81,9 +81,9 @@ def safe_load(text: str) -> Any:
 
 def read_mapping(path: Path, what: str, error: type[Exception]) -> dict[str, Any]:
     """The top-level mapping of a YAML file; ``error`` (naming the file) when it is missing,
-    not UTF-8 (naming the byte and line), not YAML, has a duplicated key (naming the line and the key), or is not a mapping. ``what``
-    names the file's role, e.g. "sources file". Read with :class:`Loader`: only ``true``/``false``
-    are booleans (``on``, ``no`` ... stay strings)."""
+    not UTF-8 (naming the byte and line), not YAML, has a duplicated key (naming the line and the
+    key), or is not a mapping. ``what`` names the file's role, e.g. "sources file". Read with
+    :class:`Loader`: only ``true``/``false`` are booleans (``on``, ``no`` ... stay strings)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -30,7 +30,7 @@ from corpusmill.config import Format, ReadOptions
 from corpusmill.readers.delimited import _read_delimited
 from corpusmill.readers.documents import read_document
 from corpusmill.readers.encoding import detect_encoding
-from corpusmill.readers.errors import ReaderError, is_parser_error, parser_error
+from corpusmill.readers.errors import ReaderError, parser_errors
 from corpusmill.readers.excel import _read_excel
 from corpusmill.readers.files import _local, sha256_file
 from corpusmill.readers.json import _read_json, _read_jsonl
@@ -80,13 +80,9 @@ def read_table(
         The file is missing, not text (for text formats), not decodable with the declared encoding
         (the message names the codec, byte offset and line), or not the declared format.
     """
-    try:
+    # the checks before the parse should have caught it; never leak a parser's own error
+    with parser_errors(str(path), fmt):
         result = _read_table(path, fmt, options, storage_options, workdir)
-    except BaseException as e:  # a Rust panic arrives as a BaseException
-        # the checks before the parse should have caught it; never leak a parser's own error
-        if not is_parser_error(e):
-            raise
-        raise parser_error(path, fmt, e) from None
     result.path, result.format = str(path), fmt
     return result
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from corpusmill.config import ReadOptions
-from corpusmill.readers.errors import ReaderError, is_parser_error, parser_error
+from corpusmill.readers.errors import ReaderError, parser_errors
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -58,7 +58,7 @@ class ReadResult:
         stream = self.frame.collect_batches(chunk_size=chunk_size)
         read = 0
         while True:
-            with self._parse_errors():
+            with parser_errors(self.path, self.format):
                 batch = next(stream, None)
             if batch is None:
                 break
@@ -78,19 +78,10 @@ class ReadResult:
 
     def collect(self) -> pl.DataFrame:
         """All rows at once (small files: joins, sidecars); parse errors as in :meth:`batches`."""
-        with self._parse_errors():
+        with parser_errors(self.path, self.format):
             frame = self.frame.collect()
         self._check_count(frame.height)
         return frame
-
-    @contextlib.contextmanager
-    def _parse_errors(self) -> Iterator[None]:
-        try:
-            yield
-        except BaseException as e:  # a Rust panic arrives as a BaseException
-            if not is_parser_error(e):
-                raise
-            raise parser_error(self.path, self.format, e) from None
 
     def close(self) -> None:
         for p in self.temp_files:
