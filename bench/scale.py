@@ -14,6 +14,9 @@ Prints::
     bench: scale.parallel_speedup_2_floor V  the same two files through the raw libraries (polars
                                          read + one write_deltalake each), one after the other /
                                          at once: what the libraries themselves gain here
+    bench: scale.parallel_speedup_2_floor_streamed V  the same, the raw libraries streamed (polars
+                                         batches into one write_deltalake, reading while writing,
+                                         as the ingest does): what a pipelined ingest can gain
 
 Each size is one ``corpusmill run`` equivalent (:func:`pipelines.runner.run_pipeline`, in a child
 process so its peak RSS is its own) on a fresh home: the sample factory at a scale proportional
@@ -35,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -150,11 +154,33 @@ def _two_sources(work: Path, rows: int) -> Path:
     return path
 
 
-def _floor_child(csv: str, out: str) -> int:
+def _floor_child(csv: str, out: str, mode: str) -> int:
     from bench.ingest import run_floor_long
 
-    run_floor_long(Path(csv), Path(out))
+    if mode == "collect":
+        run_floor_long(Path(csv), Path(out))
+    else:
+        _run_floor_streamed(Path(csv), Path(out))
     return 0
+
+
+def _run_floor_streamed(csv: Path, out: Path) -> None:
+    """The raw libraries pipelined: polars decodes a batch while delta-rs encodes the last one."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from bench.ingest import floor_long_query
+
+    frames = floor_long_query(csv).collect_batches(chunk_size=250_000)
+    first = next(frames).to_arrow()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield from first.to_batches()
+        for frame in frames:
+            yield from frame.to_arrow().to_batches()
+
+    reader = pa.RecordBatchReader.from_batches(first.schema, batches())
+    write_deltalake(str(out), reader, mode="overwrite")
 
 
 def _ingests(sources: Path, lake_root: Path, names: list[str], *, parallel: bool
@@ -164,9 +190,11 @@ def _ingests(sources: Path, lake_root: Path, names: list[str], *, parallel: bool
                      parallel=parallel)  # fmt: skip
 
 
-def _floors(csv: Path, out: Path, *, parallel: bool) -> tuple[float, float]:
-    """The same for the raw libraries: two polars reads of ``csv``, each with one write_deltalake."""
-    return _children([["--child-floor", str(csv), str(out / k)] for k in ("a", "b")],
+def _floors(csv: Path, out: Path, *, parallel: bool, mode: str = "collect"
+            ) -> tuple[float, float]:  # fmt: skip
+    """The same for the raw libraries: two polars reads of ``csv``, each with one write_deltalake
+    (``mode`` "collect": the whole frame, then the write; "streamed": batches into the write)."""
+    return _children([["--child-floor", str(csv), str(out / k), mode] for k in ("a", "b")],
                      parallel=parallel)  # fmt: skip
 
 
@@ -196,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", default="", help="comma list of graph, parallel to skip")
     ap.add_argument("--child-graph", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--child-ingest", nargs=3, help=argparse.SUPPRESS)
-    ap.add_argument("--child-floor", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--child-floor", nargs=3, help=argparse.SUPPRESS)
     ns = ap.parse_args(argv)
     if ns.child_graph:
         return _child_graph(*ns.child_graph)
@@ -251,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"files: one after the other {fseq:.1f}s ({fseq_cpu / fseq:.2f} cores busy), at "
                   f"once {fpar:.1f}s", flush=True)  # fmt: skip
             print(f"bench: scale.parallel_speedup_2_floor {fseq / fpar:.2f}", flush=True)
+            sseq, sseq_cpu = _floors(csv, work / "stream_seq", parallel=False, mode="streamed")
+            spar, _ = _floors(csv, work / "stream_par", parallel=True, mode="streamed")
+            print(f"bench: scale the raw libraries streamed (polars batches into write_deltalake) "
+                  f"on the same two files: one after the other {sseq:.1f}s ({sseq_cpu / sseq:.2f} "
+                  f"cores busy), at once {spar:.1f}s", flush=True)  # fmt: skip
+            print(f"bench: scale.parallel_speedup_2_floor_streamed {sseq / spar:.2f}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
