@@ -8,6 +8,8 @@ with every alias seen in any source.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -55,12 +57,30 @@ def _split(df: pl.DataFrame, table: str) -> pl.DataFrame:
     if table == "inspection_images":
         key = [c for c in key if c != "image_id"]
     indexed = df.with_row_index("__i")
-    first = indexed.group_by(key, maintain_order=True).agg(
+    # A row whose content hash no other row shares has no duplicate, so only the rows sharing a
+    # hash (few, in plant data) are grouped by their content; grouping and joining every row by
+    # every column was most of standardize's time and memory. The hash agrees with group_by on
+    # what is equal (nulls, NaN, -0.0), and a collision only makes a row a candidate.
+    maybe = indexed.filter(pl.struct(key).hash(seed=0).is_duplicated())
+    first = maybe.group_by(key, maintain_order=True).agg(
         pl.col("__i").first().alias("__first"),
         pl.col("_file").first().alias("__first_file"),
         pl.col("_row").first().alias("__first_row"),
     )
-    return indexed.join(first, on=key, how="left", nulls_equal=True, maintain_order="left")
+    firsts = maybe.join(first, on=key, how="left", nulls_equal=True, maintain_order="left")
+    unique = pl.col("__first").is_null()  # the row is its own first delivery
+
+    def own(col: str) -> pl.Expr:
+        return pl.when(unique).then(pl.col(col)).otherwise(pl.col(f"__first{col}"))
+
+    return indexed.join(
+        firsts.select("__i", "__first", "__first_file", "__first_row"),
+        on="__i", how="left", maintain_order="left",
+    ).with_columns(
+        pl.col("__first").fill_null(pl.col("__i")),
+        own("_file").alias("__first_file"),
+        own("_row").alias("__first_row"),
+    )
 
 
 def dedupe(df: pl.DataFrame, table: str, *, run_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -181,25 +201,29 @@ def _standardize_bucketed(
     Exact duplicates are equal in every canonical column, so they share ``equipment_id`` (and
     ``signal``): bucketing rows by a hash of those puts every duplicate beside its first delivery,
     and each bucket, in (source, file, row) order, keeps exactly the rows the whole table would.
-    The first pass keeps only the duplicates and a fingerprint of each bucket's kept rows (the
-    fingerprint :func:`corpusmill.lake.overwrite_batches` compares, so an unchanged table is not
-    written again); the second writes the kept rows in (source, file, row) order, chunk by chunk
-    of files (or of row ranges within a large file), as the whole-table path writes them.
+    The first pass (over the buckets :func:`_bucket_frames` splits the table into) keeps only the
+    duplicates and a fingerprint of each bucket's kept rows (the fingerprint
+    :func:`corpusmill.lake.overwrite_batches` compares, so an unchanged table is not written
+    again); the second writes the kept rows in (source, file, row) order, chunk by chunk of files
+    (or of row ranges within a large file), as the whole-table path writes them.
     """
     cols = [c for c in ("equipment_id", "signal") if c in canonical.TABLES[table]]
     k = -(-n // bucket_rows)
     bucket = pl.struct(cols).hash(seed=0) % k
     schema = canonical.schema(table)
     fingerprints, dup_frames = [], []
-    for b in range(k):
-        part = _ordered(staged.filter(bucket == b).collect(engine="streaming"), table, keep=(_POS,))
-        joined = _split(part, table)
-        is_dup = pl.col("__i") != pl.col("__first")
-        kept = joined.filter(~is_dup).select(schema.names())
-        fingerprints.append(lake.fingerprint(kept.drop(lake.RUN_STAMPS, strict=False)))
-        dups = joined.filter(is_dup)
-        dup_frames.append(_duplicate_rows(dups, table, run_id).with_columns(dups.get_column(_POS)))
-        del part, joined, kept
+    with tempfile.TemporaryDirectory(prefix="corpusmill-standardize-") as tmp:
+        for frame in _bucket_frames(staged, bucket, k, n, Path(tmp), bucket_rows):
+            part = _ordered(frame, table, keep=(_POS,))
+            joined = _split(part, table)
+            is_dup = pl.col("__i") != pl.col("__first")
+            kept = joined.filter(~is_dup).select(schema.names())
+            fingerprints.append(lake.fingerprint(kept.drop(lake.RUN_STAMPS, strict=False)))
+            dups = joined.filter(is_dup)
+            dup_frames.append(
+                _duplicate_rows(dups, table, run_id).with_columns(dups.get_column(_POS))
+            )
+            del frame, part, joined, kept
     # (source, position) breaks ties in (source, file, row) as the whole-table sort does
     both = pl.concat(dup_frames).sort("_source", "_file", "_row", _POS)
     drop, dups = both.select("_source", _POS), both.drop(_POS)
@@ -220,6 +244,36 @@ def _standardize_bucketed(
     fp = lake.json_hash([f"buckets:{k}", fingerprints])
     lake.overwrite_batches(at.standardized(table), batches(), schema=schema, fingerprint=fp)
     return rows_kept, dups
+
+
+def _bucket_frames(
+    staged: pl.LazyFrame, bucket: pl.Expr, k: int, n: int, workdir: Path, rows: int
+) -> Iterator[pl.DataFrame]:
+    """The staged rows of bucket 0, 1, ... ``k - 1`` in turn (each in staged order), from ONE read
+    of the table: each slice of ``rows`` rows is split by bucket into Parquet files in
+    ``workdir``, and each bucket's files are then read back and removed.
+
+    A filter per bucket reads less temp space but decodes the whole table ``k`` times: at 50 M
+    rows (50 buckets) 84 s of filtering against about 22 s for the split and the read-back.
+    """
+    files: dict[int, list[Path]] = {}
+    slices = lake.slices(staged.with_columns(bucket.alias(_BUCKET)), rows, total=n)
+    for i, piece in enumerate(slices):
+        for (b,), frame in piece.partition_by(_BUCKET, as_dict=True, include_key=False).items():
+            path = workdir / f"bucket{b}-{i}.parquet"
+            frame.write_parquet(path, compression="lz4", statistics=False)
+            files.setdefault(int(b), []).append(path)
+        del piece
+    empty = staged.clear().collect()
+    for b in range(k):
+        paths = files.pop(b, [])
+        yield pl.read_parquet(paths) if paths else empty
+        for p in paths:
+            p.unlink()
+
+
+#: Column holding a staged row's bucket while :func:`_bucket_frames` splits the table.
+_BUCKET = "__bucket"
 
 
 def _chunks(staged: pl.LazyFrame, rows: int) -> list[pl.Expr]:

@@ -86,3 +86,27 @@ def test_buckets_give_the_whole_table_result(tmp_path: Path):
                               bucket_rows=200)  # fmt: skip
     assert again[1] == parts[1]
     assert lake.open_table(Lake(other).standardized("sensor_readings")).version() == version
+
+
+def test_dedupe_matches_grouping_on_every_column():
+    """Only rows sharing a content hash are grouped exactly: the result must still be what
+    grouping every row by every canonical column gives, for nulls, NaN and -0.0 too."""
+    from corpusmill.standardize import dedupe
+
+    rng = random.Random(3)
+    rows = _rows("a", "a/f.csv", 400, rng)
+    specials = [0.0, -0.0, float("nan"), None, 1.0]
+    for r in rows[:200]:  # few contents, so many repeats, around the values hashing must agree on
+        r.update(ts_utc=rows[0]["ts_utc"], equipment_id="s/a/l/m0", signal="temp",
+                 value=rng.choice(specials))  # fmt: skip
+    frame = pl.DataFrame(rows, schema=canonical.schema("sensor_readings"))
+    kept, dups = dedupe(frame, "sensor_readings", run_id="r1")
+
+    key = [c for c in canonical.TABLES["sensor_readings"] if c != "content"]
+    groups = frame.with_row_index("i").group_by(key, maintain_order=True).agg("i", "_row")
+    expect_kept = sorted(g[0] for g in groups["_row"].to_list())
+    expect_dups = sorted((r, g[0]) for g in groups["_row"].to_list() for r in g[1:])
+    assert kept["_row"].to_list() == expect_kept  # kept in delivery order
+    assert len(expect_dups) > 150
+    got = sorted(zip(dups["_row"].to_list(), dups["reason"].to_list(), strict=True))
+    assert got == [(r, f"exact duplicate of a/f.csv row {first}") for r, first in expect_dups]
