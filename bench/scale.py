@@ -108,8 +108,22 @@ def _child_graph(sources: str, home: str) -> int:
     report = run_pipeline(sources, home)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
     print("scale-child " + json.dumps({"seconds": report.seconds, "peak_gib": peak,
-                                       "failed_checks": report.failed_checks}), flush=True)  # fmt: skip
+                                       "failed_checks": report.failed_checks,
+                                       "steps": _step_seconds(report.run_ids)}), flush=True)  # fmt: skip
     return 0
+
+
+def _step_seconds(run_ids: list[str]) -> dict[str, float]:
+    """Seconds per step (asset) over the runs, from the Dagster instance the run used."""
+    import dagster as dg
+
+    out: dict[str, float] = {}
+    instance = dg.DagsterInstance.get()
+    for run_id in run_ids:
+        for st in instance.get_run_step_stats(run_id):
+            if st.start_time is not None and st.end_time is not None:
+                out[st.step_key] = out.get(st.step_key, 0.0) + st.end_time - st.start_time
+    return out
 
 
 def _graph(sources: Path, home: Path) -> dict:
@@ -253,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"bench: scale graph {rows:,} sensor rows: {r['seconds']:.1f}s "
                       f"({rows / r['seconds'] / 1e6:.2f}M rows/s), peak {r['peak_gib']:.2f} GiB, "
                       f"failed checks {r['failed_checks'] or 'none'}", flush=True)  # fmt: skip
+                slowest = sorted(r["steps"].items(), key=lambda kv: -kv[1])[:6]
+                print(f"bench: scale graph {rows:,} slowest steps: "
+                      + ", ".join(f"{k} {v:.1f}s" for k, v in slowest), flush=True)  # fmt: skip
                 shutil.rmtree(work / f"home_{rows}", ignore_errors=True)
             lo, hi = min(runs), max(runs)
             note = "" if (lo, hi) == (1, 50) else f"  # {hi:g}M over {lo:g}M, not 50M over 1M"
