@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from corpusmill import canonical, lake
 from corpusmill.layout import Lake
@@ -42,9 +43,10 @@ def _rows(source: str, file: str, n: int, rng: random.Random, *, wide: bool = Fa
     return out
 
 
-def _lake(tmp: Path) -> Path:
+def _lake(tmp: Path, drop_in_b: str | None = None) -> Path:
     """Two staged sources (one wide: two readings per file row) with duplicates within a file,
-    across files and across sources; each staged table stored out of (file, row) order."""
+    across files and across sources; each staged table stored out of (file, row) order.
+    ``drop_in_b``: a column source b's table lacks (one staged before the column existed)."""
     rng = random.Random(7)
     root = tmp / "lake"
     schema = canonical.schema("sensor_readings")
@@ -57,12 +59,15 @@ def _lake(tmp: Path) -> Path:
     for rows, name in ((a, "a"), (b, "b")):
         rng.shuffle(rows)
         frame = pl.DataFrame(rows, schema=schema)
+        if name == "b" and drop_in_b:
+            frame = frame.drop(drop_in_b)
         lake.overwrite(Lake(root).staged(name), frame)
     return root
 
 
-def test_buckets_give_the_whole_table_result(tmp_path: Path):
-    root = _lake(tmp_path)
+@pytest.mark.parametrize("drop_in_b", [None, "sample_index"])
+def test_buckets_give_the_whole_table_result(tmp_path: Path, drop_in_b: str | None):
+    root = _lake(tmp_path, drop_in_b)
     other = tmp_path / "lake2"
     shutil.copytree(root, other)
     cfg = _Cfg(["a", "b"])
