@@ -21,8 +21,8 @@ $(PY):
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.9
 
 # uv resolves and installs the pinned set in seconds; the stamp re-installs when pyproject changes.
-# Bytecode is compiled at install (uv does not by default): where PYTHONDONTWRITEBYTECODE is set,
-# as on CI machines and in containers, every process would otherwise compile dagster, polars and
+# Bytecode is compiled at install (uv does not by default): where PYTHONDONTWRITEBYTECODE is set
+# (as on this project's CI machine), every process would otherwise compile dagster, polars and
 # the project from source at each start (about 1 s per CLI call, Dagster step or test subprocess).
 COMPILE := $(PY) -m compileall -q -j 0 corpusmill assets pipelines quality >/dev/null
 $(VENV)/.installed: pyproject.toml | $(PY)

@@ -25,24 +25,13 @@ BUCKET_ROWS = 1_000_000
 #: Column holding a staged row's position in its source's staged table (bucketed path only).
 _POS = "__pos"
 
-
-def read_staged(lake_root: Path, sources: list[str], table: str) -> pl.DataFrame:
-    """Every staged row of the given sources, in (source, file, row) order."""
-    staged = _scan_staged(lake_root, sources)
-    if staged is None:
-        return canonical.empty(table)
-    return _ordered(staged.drop(_POS).collect(), table)
-
-
-def _scan_staged(lake_root: Path, sources: list[str]) -> pl.LazyFrame | None:
-    """The staged tables of ``sources`` as one lazy frame, each row tagged with its position in
-    its own source's table (``_POS``), which together with ``_source`` names it uniquely."""
-    frames = _staged_parts(lake_root, sources)
-    return pl.concat(frames, how="diagonal_relaxed") if frames else None
+#: Column holding a staged row's bucket while :func:`_bucket_frames` splits the table.
+_BUCKET = "__bucket"
 
 
 def _staged_parts(lake_root: Path, sources: list[str]) -> list[pl.LazyFrame]:
-    """Each existing staged table of ``sources``, with ``_POS``, in ``sources`` order."""
+    """Each existing staged table of ``sources`` in ``sources`` order, each row tagged with its
+    position in its own source's table (``_POS``), which together with ``_source`` names it."""
     paths = [Lake(lake_root).staged(s) for s in sources]
     return [lake.scan(p).with_row_index(_POS) for p in paths if lake.exists(p)]
 
@@ -184,16 +173,17 @@ def standardize_table(
     :func:`_standardize_bucketed`), so memory holds about one bucket, not the table.
     """
     at = Lake(lake_root)
-    sources = cfg.ingested_sources().get(table, [])
-    staged = _scan_staged(lake_root, sources)
+    parts = _staged_parts(lake_root, cfg.ingested_sources().get(table, []))
+    staged = pl.concat(parts, how="diagonal_relaxed") if parts else None
     n = 0 if staged is None else staged.select(pl.len()).collect().item()
     if staged is None or n <= bucket_rows or "equipment_id" not in canonical.TABLES[table]:
-        frame = read_staged(lake_root, sources, table)
+        frame = canonical.empty(table)
+        if staged is not None:  # every staged row, in (source, file, row) order
+            frame = _ordered(staged.drop(_POS).collect(), table)
         kept, dups = dedupe(frame, table, run_id=run_id)
         lake.overwrite(at.standardized(table), kept, schema=canonical.schema(table))
         rows_kept = kept.height
     else:
-        parts = _staged_parts(lake_root, sources)
         rows_kept, dups = _standardize_bucketed(staged, parts, n, table, at, run_id, bucket_rows)
     lake.overwrite(at.quarantine("standardize", table), dups)
     return n, rows_kept, dups
@@ -281,7 +271,6 @@ def _bucket_frames(
                 frame.write_parquet(path, compression="lz4", statistics=False)
                 files.setdefault(int(b), []).append(path)
             i += 1
-            del piece
     empty = pl.DataFrame(schema=schema)
     for b in range(k):
         paths = files.pop(b, [])
@@ -289,9 +278,6 @@ def _bucket_frames(
         for p in paths:
             p.unlink()
 
-
-#: Column holding a staged row's bucket while :func:`_bucket_frames` splits the table.
-_BUCKET = "__bucket"
 
 
 def _chunks(staged: pl.LazyFrame, rows: int) -> list[pl.Expr]:
